@@ -1,0 +1,1 @@
+"""jaxgan: conditional GANs for Cherenkov-telescope images, and DCGAN, in JAX/Flax."""
