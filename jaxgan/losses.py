@@ -54,7 +54,8 @@ def input_gradient_norms(critic_fn: CriticFn, images: Array) -> Array:
   The critic must treat examples independently (no BatchNorm), so the gradient of the summed
   scores with respect to the batch is the stack of the per-example input gradients.
   """
-  grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(images.astype(jnp.float32))
+  images = images.astype(jnp.promote_types(images.dtype, jnp.float32))  # float32 at least
+  grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(images)
   squared = jnp.sum(jnp.square(grads).reshape(grads.shape[0], -1), axis=-1)
   return jnp.sqrt(squared + _NORM_EPSILON)
 

@@ -4,7 +4,9 @@ Why im2col: XLA's CPU backend runs the double backward of strided convolutions (
 penalty needs) about 30x slower than their forward. Written as strided slices of the padded input
 concatenated along channels followed by one matmul, the same convolution differentiates twice
 through slices and a dot only, which XLA handles ~9x faster on CPU. On GPU/TPU the native
-convolution (`impl='xla'`) is the better choice. Both paths share parameter names and shapes with
+convolution (`impl='xla'`) is the better choice; `impl='auto'` picks im2col on CPU and xla
+elsewhere. Stride-1 convolutions without a double backward (the generator's) are faster with
+'xla' on CPU too. Both paths share parameter names and shapes with
 `flax.linen.Conv` ('kernel' HWIO, 'bias'), so checkpoints move between them.
 """
 
@@ -18,7 +20,16 @@ from jax import lax
 Array = jax.Array
 Initializer = Callable[..., Array]
 
-CONV_IMPLS = ('im2col', 'xla')
+CONV_IMPLS = ('auto', 'im2col', 'xla')
+
+
+def resolve_impl(impl: str) -> str:
+  """'auto' -> 'im2col' on CPU, 'xla' on GPU/TPU; other values are checked and returned."""
+  if impl not in CONV_IMPLS:
+    raise ValueError(f'conv impl {impl!r} is unknown; choose one of {CONV_IMPLS}')
+  if impl == 'auto':
+    return 'im2col' if jax.default_backend() == 'cpu' else 'xla'
+  return impl
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -67,7 +78,7 @@ class Conv(nn.Module):
     features: output channels.
     kernel_size: (kh, kw).
     strides: (sh, sw).
-    impl: 'im2col' (fast double backward on CPU) or 'xla' (native convolution).
+    impl: 'im2col' (fast double backward on CPU), 'xla' (native convolution) or 'auto'.
     use_bias: add a learnt bias.
     kernel_init: initialiser of the (kh, kw, Cin, Cout) kernel.
     dtype: computation dtype (params stay float32).
@@ -75,19 +86,17 @@ class Conv(nn.Module):
   features: int
   kernel_size: Sequence[int] = (3, 3)
   strides: Sequence[int] = (1, 1)
-  impl: str = 'im2col'
+  impl: str = 'auto'
   use_bias: bool = True
   kernel_init: Initializer = nn.initializers.lecun_normal()
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
-    if self.impl not in CONV_IMPLS:
-      raise ValueError(f'conv impl {self.impl!r} is unknown; choose one of {CONV_IMPLS}')
     shape = (*self.kernel_size, x.shape[-1], self.features)
     kernel = self.param('kernel', self.kernel_init, shape, jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    conv = im2col_conv if self.impl == 'im2col' else xla_conv
+    conv = im2col_conv if resolve_impl(self.impl) == 'im2col' else xla_conv
     y = conv(x, kernel, self.strides)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(

@@ -1,0 +1,25 @@
+"""CTGAN at reduced widths: the default run, made to learn visibly on a 2-core CPU in minutes.
+
+The source's model and recipe (experiments/ctgan_paper.py) with narrower networks, a shorter
+latent vector, a smaller simulated data set and fewer steps.
+
+  make train
+  # or: python -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
+"""
+
+from jaxgan import configs
+
+
+def get_config():
+  config = configs.base_config()
+  config.data.num_examples = 20_000
+  config.model.latent_dim = 64
+  config.model.generator_base_shape = (3, 3, 64)
+  config.model.generator_features = (64, 32, 16, 1)
+  config.model.critic_features = (16, 32, 64, 128)
+  config.train.num_steps = 2000
+  config.train.batch_size = 64
+  config.train.log_every = 50
+  config.train.sample_every = 250
+  config.train.checkpoint_every = 500
+  return config

@@ -1,0 +1,67 @@
+"""The base configuration every experiment starts from: every field, with its meaning.
+
+Experiments (`experiments/*.py`) import `base_config()` and override a few fields. The returned
+config is locked: assigning a field that does not exist (a misspelling, in a file or on the
+command line as `--config.train.num_stpes=3`) raises an error naming it, and so does a value of
+the wrong type.
+"""
+
+import ml_collections
+
+from jaxgan import predictor_training
+from jaxgan.data import toy_iact
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The source's CTGAN (paper widths) on the built-in toy telescope data."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Root of every random draw of the GAN run (initialisation, noise, penalty).
+
+  config.data = data = ml_collections.ConfigDict()
+  data.name = 'toy_iact'  # Dataset (jaxgan.data.DATASETS): 'toy_iact' = built-in simulator.
+  data.path = ''  # File or folder of the dataset, for datasets read from disk.
+  data.num_examples = 20_000  # Events to simulate (toy_iact); split into train and validation.
+  data.validation_fraction = 0.2  # Share of the examples held out for validation (the source: 20%).
+  data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.
+  data.image_scale = 0.0  # Pixels are divided by this for the networks; 0 = training pixel std.
+  data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
+
+  config.model = model = ml_collections.ConfigDict()
+  model.name = 'ctgan'  # Architecture (jaxgan.models.ARCHITECTURES).
+  model.image_size = 43  # Side of the square images.
+  model.latent_dim = 512  # Size of the latent vector z.
+  model.generator_base_shape = (3, 3, 512)  # Dense output reshaped to this (h, w, c).
+  model.generator_features = (256, 128, 64, 1)  # Upsample blocks' channels; last = image channels.
+  model.upsample = 'nearest'  # 'nearest' (2x nearest + 3x3 conv) or 'transposed' (stride-2 deconv).
+  model.critic_features = (128, 256, 512, 1024)  # 5x5 stride-2 conv blocks of the critic.
+  model.critic_dropout = 0.0  # Dropout after each critic block (0 = none).
+  model.generator_conv_impl = 'xla'  # Generator convs: 'xla', 'im2col' or 'auto' (layers.Conv).
+  model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
+
+  config.loss = loss = ml_collections.ConfigDict()
+  loss.name = 'wasserstein'  # Adversarial loss (jaxgan.losses.ADVERSARIAL_LOSSES).
+  loss.gp_weight = 10.0  # Weight of the WGAN-GP gradient penalty; 0 disables it.
+  loss.adversarial_weight = 1.0  # Weight of the adversarial term in the generator loss.
+  loss.label_weights = ml_collections.ConfigDict(  # Predictor-loss weights in the generator loss.
+      {'particletype': 0.4, 'energy': 0.4, 'direction': 0.4})
+
+  config.optimizer = optimizer = ml_collections.ConfigDict()
+  optimizer.generator_learning_rate = 2e-4  # Adam step size of the generator.
+  optimizer.critic_learning_rate = optimizer.get_ref('generator_learning_rate')  # Follows G's.
+  optimizer.b1 = 0.5  # Adam beta1 (both networks).
+  optimizer.b2 = 0.9  # Adam beta2 (both networks).
+
+  config.train = train = ml_collections.ConfigDict()
+  train.num_steps = 273_438  # Generator updates (iterations); 200 epochs of 700k images at 512.
+  train.batch_size = 512  # Global batch, split evenly over the devices.
+  train.n_critic = 5  # Critic updates per generator update, all on the iteration's real batch.
+  train.num_devices = 0  # Local devices to use; 0 = all.
+  train.log_every = 100  # Steps between metric logs and progress lines.
+  train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
+  train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).
+  train.max_to_keep = 3  # Checkpoints kept on disk.
+
+  config.predictor = predictor_training.default_config()  # The frozen auxiliary label predictor.
+
+  config.lock()
+  return config

@@ -1,0 +1,1 @@
+"""Datasets: simulators, file formats and the batching pipeline. Knows nothing of networks."""

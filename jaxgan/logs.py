@@ -1,0 +1,116 @@
+"""What a run writes for people: metrics (JSON lines + TensorBoard), a progress line, image grids.
+
+- `<workdir>/metrics.jsonl`: one JSON object per logged step, `{"step": s, "name": value, ...}`.
+- `<workdir>/tensorboard/`: the same scalars and the sample grids as TensorBoard events.
+- `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`).
+"""
+
+import json
+import math
+import os
+import time
+
+import matplotlib
+import numpy as np
+import tensorboardX
+from absl import logging
+from PIL import Image
+
+
+class MetricWriter:
+  """Appends scalar metrics to `metrics.jsonl` and TensorBoard, and images to TensorBoard."""
+
+  def __init__(self, workdir: str):
+    self._jsonl_path = os.path.join(workdir, 'metrics.jsonl')
+    self._tensorboard = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    with open(self._jsonl_path, 'a') as f:
+      f.write(json.dumps({'step': step, **scalars}) + '\n')
+    for name, value in scalars.items():
+      self._tensorboard.add_scalar(name, value, step)
+
+  def write_image(self, step: int, name: str, rgb: np.ndarray) -> None:
+    """`rgb`: (H, W, 3) uint8."""
+    self._tensorboard.add_image(name, rgb, step, dataformats='HWC')
+
+  def close(self) -> None:
+    self._tensorboard.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The rows of `<workdir>/metrics.jsonl` (empty if the run has logged nothing)."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def format_duration(seconds: float) -> str:
+  """Like '1h02m', '3m05s' or '42s'."""
+  seconds = int(round(seconds))
+  hours, rest = divmod(seconds, 3600)
+  minutes, seconds = divmod(rest, 60)
+  if hours:
+    return f'{hours}h{minutes:02d}m'
+  return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
+
+
+class Progress:
+  """A progress line: step, steps/s (since the previous report, compile time excluded), ETA."""
+
+  def __init__(self, first_step: int, total_steps: int):
+    self._total = total_steps
+    self._last_step, self._last_time = first_step, None
+
+  def report(self, step: int, scalars: dict[str, float]) -> str:
+    now = time.perf_counter()
+    if self._last_time is None:
+      rate_text, eta_text = 'compiling', '?'
+    else:
+      rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+      rate_text = f'{rate:.2f} steps/s'
+      eta_text = format_duration((self._total - step) / max(rate, 1e-9))
+    self._last_step, self._last_time = step, now
+    values = ' '.join(f'{k}={v:.4g}' for k, v in sorted(scalars.items()))
+    line = f'step {step}/{self._total} | {rate_text} | ETA {eta_text} | {values}'
+    logging.info(line)
+    return line
+
+
+def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
+               softening: float = 1.0, cell_pixels: int = 3) -> np.ndarray:
+  """Tiles single-channel images into one RGB picture with a shared brightness scale.
+
+  Brightness is asinh-compressed, asinh(x / softening), and scaled by the brightest pixel of the
+  whole grid, so brighter images look brighter (comparisons across cells stay meaningful).
+
+  Args:
+    images: (N, H, W, 1) array, N a multiple of `columns`.
+    columns: images per row.
+    colormap: a matplotlib colormap name.
+    softening: the asinh scale, in the images' units.
+    cell_pixels: each image pixel becomes a cell_pixels x cell_pixels square.
+
+  Returns:
+    (rows * (H + 1) - 1) * cell_pixels x ... RGB uint8 picture, 1-pixel dark separators.
+  """
+  count, height, width, _ = images.shape
+  rows = math.ceil(count / columns)
+  compressed = np.arcsinh(np.maximum(images[..., 0], 0.0) / softening)
+  compressed = compressed / max(float(compressed.max()), 1e-12)
+  canvas = np.zeros((rows * (height + 1) - 1, columns * (width + 1) - 1))
+  for index in range(count):
+    row, column = divmod(index, columns)
+    canvas[row * (height + 1):row * (height + 1) + height,
+           column * (width + 1):column * (width + 1) + width] = compressed[index]
+  rgb = matplotlib.colormaps[colormap](canvas)[..., :3]
+  rgb = np.kron(rgb, np.ones((cell_pixels, cell_pixels, 1)))
+  return (rgb * 255).round().astype(np.uint8)
+
+
+def save_png(path: str, rgb: np.ndarray) -> None:
+  """Writes an (H, W, 3) uint8 picture, creating the folder."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(rgb).save(path)

@@ -1,0 +1,32 @@
+"""Command-line entry point: train a GAN from a config file.
+
+  python -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan \
+      [--config.train.num_steps=100 ...]
+
+Kept thin on purpose: flags are parsed here and nowhere else; the library takes arguments.
+"""
+
+import jax
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from jaxgan import train
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for checkpoints, logs and samples.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.info('JAX process %d of %d, local devices: %s', jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)

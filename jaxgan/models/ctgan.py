@@ -1,0 +1,126 @@
+"""CTGAN generator and critic for 43x43 single-telescope images (SPEC part B).
+
+Generator: [z, label vector] -> dense -> (3, 3, C0) -> upsample blocks doubling the size
+(3 -> 6 -> 12 -> 24 -> 48) -> crop 48x48 to 43x43. Each block but the last is a 2x nearest
+upsampling (or, with `upsample='transposed'`, a stride-2 transposed convolution) + 3x3 conv +
+BatchNorm + LeakyReLU(0.2); the last block's conv is linear (images are in normalised physical
+units, not bounded). Critic: zero-pad 43 -> 48, 5x5 stride-2 conv blocks with LeakyReLU(0.2)
+(optional dropout), flatten, dense 1, linear output; no BatchNorm, since the gradient penalty
+needs a critic that treats each example on its own.
+"""
+
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import layers
+
+Array = jax.Array
+
+PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
+UPSAMPLE_MODES = ('nearest', 'transposed')
+
+
+def crop_center(images: Array, size: int) -> Array:
+  """Crops (B, S, S, C) images to (B, size, size, C), dropping the same border as `pad_center` adds."""
+  low = (images.shape[1] - size) // 2
+  return images[:, low:low + size, low:low + size, :]
+
+
+def pad_center(images: Array, size: int) -> Array:
+  """Zero-pads (B, s, s, C) images to (B, size, size, C), the inverse of `crop_center`."""
+  low = (size - images.shape[1]) // 2
+  high = size - images.shape[1] - low
+  return jnp.pad(images, ((0, 0), (low, high), (low, high), (0, 0)))
+
+
+def upsample_nearest(x: Array) -> Array:
+  """2x nearest-neighbour upsampling of NHWC images."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class Generator(nn.Module):
+  """Conditional generator: (latent z, label vector) -> (B, image_size, image_size, channels).
+
+  Attributes:
+    base_shape: (h, w, c) of the dense layer's output, e.g. (3, 3, 512).
+    block_features: output channels of the upsample blocks; the last is the image's channels.
+    image_size: side of the output images (the 48x48 canvas is centre-cropped to it).
+    upsample: 'nearest' (2x nearest + 3x3 conv) or 'transposed' (3x3 stride-2 transposed conv).
+    conv_impl: `layers.Conv` implementation of the 3x3 convolutions ('xla' is fastest on CPU too:
+      the generator needs no double backward).
+    axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
+    dtype: computation dtype; params, BatchNorm statistics and the output stay float32.
+  """
+  base_shape: Sequence[int] = (3, 3, 512)
+  block_features: Sequence[int] = (256, 128, 64, 1)
+  image_size: int = 43
+  upsample: str = 'nearest'
+  conv_impl: str = 'xla'
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: Array, labels: Array, train: bool) -> Array:
+    if self.upsample not in UPSAMPLE_MODES:
+      raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
+    x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)
+    x = nn.Dense(math.prod(self.base_shape), dtype=self.dtype)(x)
+    x = x.reshape((x.shape[0], *self.base_shape))
+    for index, features in enumerate(self.block_features):
+      last = index == len(self.block_features) - 1
+      x = self._upsample_conv(x, features)
+      if not last:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.axis_name,
+                         dtype=self.dtype)(x)
+        x = nn.leaky_relu(x, 0.2)
+    return crop_center(x, self.image_size).astype(jnp.float32)
+
+  def _upsample_conv(self, x: Array, features: int) -> Array:
+    if self.upsample == 'transposed':
+      return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', dtype=self.dtype)(x)
+    return layers.Conv(features, (3, 3), impl=self.conv_impl, dtype=self.dtype)(upsample_nearest(x))
+
+
+class Critic(nn.Module):
+  """Critic: (B, image_size, image_size, C) images -> (B,) unbounded realism scores.
+
+  Attributes:
+    block_features: output channels of the 5x5 stride-2 conv blocks.
+    dropout_rate: dropout after each block (0 disables it; dropout masks are drawn per device,
+      so with dropout a run is reproducible but not independent of the device count).
+    conv_impl: `layers.Conv` implementation; 'auto' = 'im2col' on CPU (fast gradient penalty),
+      'xla' on GPU/TPU.
+    dtype: computation dtype; params and the output stay float32.
+  """
+  block_features: Sequence[int] = (128, 256, 512, 1024)
+  dropout_rate: float = 0.0
+  conv_impl: str = 'auto'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images: Array, train: bool = False) -> Array:
+    x = pad_center(images.astype(self.dtype), PADDED_SIZE)
+    for features in self.block_features:
+      x = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+      if self.dropout_rate > 0:
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = x.reshape((x.shape[0], -1))
+    scores = nn.Dense(1, dtype=self.dtype)(x)[:, 0]
+    return scores.astype(jnp.promote_types(self.dtype, jnp.float32))  # float32 at least
+
+
+def from_config(model_config, axis_name: str | None = None) -> tuple[Generator, Critic]:
+  """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py)."""
+  generator = Generator(base_shape=tuple(model_config.generator_base_shape),
+                        block_features=tuple(model_config.generator_features),
+                        image_size=model_config.image_size, upsample=model_config.upsample,
+                        conv_impl=model_config.generator_conv_impl, axis_name=axis_name)
+  critic = Critic(block_features=tuple(model_config.critic_features),
+                  dropout_rate=model_config.critic_dropout,
+                  conv_impl=model_config.critic_conv_impl)
+  return generator, critic

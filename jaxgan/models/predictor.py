@@ -1,0 +1,165 @@
+"""The label predictor: a thin bottleneck ResNet with squeeze-and-excitation (CTLearn's ThinResNet).
+
+It predicts an image's labels (see `jaxgan.data.labels`): particle-type logits, log10 energy and
+the 2-d arrival direction. Layout: a 3x3 stem convolution, then stages of bottleneck residual
+blocks (1x1 reduce, 3x3, 1x1 expand, squeeze-and-excitation on the residual branch, a projection
+shortcut where the shape changes), stride 2 at the first block of every stage after the first,
+BatchNorm + ReLU after each convolution, global average pooling, and one linear head per label.
+
+`stage_widths` are the output channels of each stage's blocks; the bottleneck inside a block is
+a quarter of that (`BOTTLENECK_RATIO`), as in ResNet-50 and CTLearn. Unlike CTLearn, the stem also
+sees two coordinate channels (x and y in [-1, 1], `coord_channels`): after global average pooling
+a plain ResNet with a small receptive field can hardly tell where the shower lies in the camera,
+and the arrival direction depends on exactly that.
+"""
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan.data import labels as labels_lib
+from jaxgan.models.layers import Conv
+
+Array = jax.Array
+
+BOTTLENECK_RATIO = 4  # output channels of a block / channels of its 3x3 convolution
+BATCH_NORM_MOMENTUM = 0.9  # the predictor trains for few steps: averages must follow quickly
+
+
+def coordinate_channels(images: Array) -> Array:
+  """(B, H, W, 2) maps of the pixel's x (column) and y (row) position, each in [-1, 1]."""
+  batch, height, width, _ = images.shape
+  ys, xs = jnp.meshgrid(jnp.linspace(-1.0, 1.0, height), jnp.linspace(-1.0, 1.0, width),
+                        indexing='ij')
+  grid = jnp.stack([xs, ys], axis=-1).astype(images.dtype)
+  return jnp.broadcast_to(grid, (batch, height, width, 2))
+
+
+class SqueezeExcitation(nn.Module):
+  """Rescales channels by a gate computed from their spatial means (Hu et al. 2018).
+
+  Attributes:
+    ratio: channels / hidden units of the gate.
+    dtype: computation dtype.
+  """
+  ratio: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    channels = x.shape[-1]
+    gate = jnp.mean(x, axis=(1, 2))
+    gate = nn.relu(nn.Dense(max(channels // self.ratio, 1), dtype=self.dtype)(gate))
+    gate = nn.sigmoid(nn.Dense(channels, dtype=self.dtype)(gate))
+    return x * gate[:, None, None, :]
+
+
+class BottleneckBlock(nn.Module):
+  """1x1 reduce, 3x3 (strided), 1x1 expand, squeeze-and-excitation, plus a shortcut.
+
+  Attributes:
+    features: output channels.
+    strides: strides of the 3x3 convolution and of the projection shortcut.
+    se_ratio: squeeze-and-excitation reduction ratio.
+    conv_impl: `layers.Conv` implementation.
+    dtype: computation dtype.
+    axis_name: pmap axis over which BatchNorm averages its statistics, or None.
+  """
+  features: int
+  strides: tuple[int, int]
+  se_ratio: int
+  conv_impl: str
+  dtype: Any
+  axis_name: str | None
+
+  @nn.compact
+  def __call__(self, x: Array, train: bool) -> Array:
+    inner = max(self.features // BOTTLENECK_RATIO, 1)
+    y = self._conv_bn(x, inner, (1, 1), (1, 1), train)
+    y = self._conv_bn(nn.relu(y), inner, (3, 3), self.strides, train)
+    y = self._conv_bn(nn.relu(y), self.features, (1, 1), (1, 1), train,
+                      scale_init=nn.initializers.zeros)  # each block starts as the identity
+    y = SqueezeExcitation(self.se_ratio, self.dtype)(y)
+    if x.shape[-1] != self.features or self.strides != (1, 1):
+      x = self._conv_bn(x, self.features, (1, 1), self.strides, train)
+    return nn.relu(x + y)
+
+  def _conv_bn(self, x: Array, features: int, kernel: tuple[int, int], strides: tuple[int, int],
+               train: bool, scale_init: Any = nn.initializers.ones) -> Array:
+    x = Conv(features, kernel, strides, impl=self.conv_impl, use_bias=False, dtype=self.dtype)(x)
+    return nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
+                        scale_init=scale_init, dtype=self.dtype, axis_name=self.axis_name)(x)
+
+
+class Predictor(nn.Module):
+  """Predicts `particletype` logits (B, 2), `energy` (B,) and `direction` (B, 2) from images.
+
+  Attributes:
+    stage_widths: output channels of each stage's blocks.
+    blocks_per_stage: residual blocks in each stage (same length as `stage_widths`).
+    se_ratio: squeeze-and-excitation reduction ratio.
+    coord_channels: append x/y coordinate channels to the input (see the module docstring).
+    conv_impl: 'im2col' (fast on CPU) or 'xla' (native; better on GPU/TPU).
+    dtype: computation dtype (params, BatchNorm statistics and outputs stay float32).
+    axis_name: pmap axis over which BatchNorm averages its statistics, or None.
+  """
+  stage_widths: Sequence[int] = (16, 32, 64)
+  blocks_per_stage: Sequence[int] = (1, 1, 1)
+  se_ratio: int = 4
+  coord_channels: bool = True
+  conv_impl: str = 'im2col'
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, images: Array, train: bool) -> dict[str, Array]:
+    """Args: images (B, H, W, C), already normalised; train: batch statistics (and update them).
+
+    Returns:
+      {'particletype': (B, 2) logits, 'energy': (B,), 'direction': (B, 2)}, float32.
+    """
+    if len(self.stage_widths) != len(self.blocks_per_stage):
+      raise ValueError(f'stage_widths {tuple(self.stage_widths)} and blocks_per_stage '
+                       f'{tuple(self.blocks_per_stage)} must have the same length')
+    x = images.astype(self.dtype)
+    if self.coord_channels:
+      x = jnp.concatenate([x, coordinate_channels(x)], axis=-1)
+    x = Conv(self.stage_widths[0], (3, 3), impl=self.conv_impl, use_bias=False, dtype=self.dtype)(x)
+    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
+                             dtype=self.dtype, axis_name=self.axis_name)(x))
+    for stage, (width, blocks) in enumerate(zip(self.stage_widths, self.blocks_per_stage)):
+      for block in range(blocks):
+        strides = (2, 2) if stage > 0 and block == 0 else (1, 1)
+        x = BottleneckBlock(width, strides, self.se_ratio, self.conv_impl, self.dtype,
+                            self.axis_name)(x, train)
+    features = jnp.mean(x, axis=(1, 2))
+    return self._heads(features)
+
+  def _heads(self, features: Array) -> dict[str, Array]:
+    dense = lambda size, name: nn.Dense(size, dtype=self.dtype, name=name)(features).astype(
+        jnp.float32)
+    return {
+        'particletype': dense(labels_lib.NUM_PARTICLE_TYPES, 'particletype'),
+        'energy': dense(1, 'energy')[:, 0],
+        'direction': dense(2, 'direction'),
+    }
+
+
+def predictor_from_config(model_config: ml_collections.ConfigDict) -> Predictor:
+  """Builds the predictor from `stage_widths`, `blocks_per_stage`, `se_ratio`, `conv_impl`.
+
+  Args:
+    model_config: a config with those fields (e.g. `predictor_training.default_config()`), and
+      optionally `coord_channels` (default True).
+
+  Returns:
+    The (uninitialised) `Predictor`.
+  """
+  return Predictor(stage_widths=tuple(model_config.stage_widths),
+                   blocks_per_stage=tuple(model_config.blocks_per_stage),
+                   se_ratio=model_config.se_ratio,
+                   coord_channels=model_config.get('coord_channels', True),
+                   conv_impl=model_config.conv_impl)

@@ -1,0 +1,300 @@
+"""Trains the auxiliary label predictor once per workdir, or loads a saved one.
+
+The CTGAN generator's loss includes the losses of a pretrained predictor on the generated images;
+when no predictor exists it is trained here before GAN training starts (footnote 23 of the
+source). A saved predictor is a directory holding
+
+  variables/             orbax PyTree checkpoint of the flax variables {'params', 'batch_stats'}
+  predictor_config.json  the architecture fields it was built with
+  metrics.json           its validation metrics (`evaluate_predictor`)
+
+It is written under a temporary name and renamed when complete, so an existing directory is
+either a whole predictor or not ours: loading it never retrains, it fails naming the path.
+
+Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over `num_steps`
+(short runs end at a settled point without tuning a schedule), batches drawn without replacement
+from a per-epoch shuffle seeded by (`seed`, epoch); the incomplete last batch of an epoch is
+dropped.
+"""
+
+import functools
+import itertools
+import json
+import os
+import shutil
+import time
+from typing import Any, Iterator, Mapping
+
+from absl import logging
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from jaxgan import losses
+from jaxgan.data import labels as labels_lib
+from jaxgan.models import predictor as predictor_lib
+
+Array = jax.Array
+PyTree = Any
+Batch = dict[str, Any]
+
+VARIABLES_DIR = 'variables'
+CONFIG_FILE = 'predictor_config.json'
+METRICS_FILE = 'metrics.json'
+# Fields of the config that define the network; all but `conv_impl` shape its parameters.
+ARCHITECTURE_FIELDS = ('stage_widths', 'blocks_per_stage', 'se_ratio', 'coord_channels',
+                       'conv_impl')
+PARAMETER_FIELDS = ARCHITECTURE_FIELDS[:-1]
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The predictor sub-config (`config.predictor` of a CTGAN experiment)."""
+  config = ml_collections.ConfigDict()
+  # Directory of a saved predictor; '' means <workdir>/predictor. Trained and saved there if absent.
+  config.checkpoint = ''
+  config.stage_widths = (16, 32, 64)  # output channels of each ResNet stage's blocks
+  config.blocks_per_stage = (1, 1, 1)  # bottleneck residual blocks per stage
+  config.se_ratio = 4  # squeeze-and-excitation reduction ratio
+  config.coord_channels = True  # give the network x/y coordinate channels (helps direction)
+  config.conv_impl = 'im2col'  # 'im2col' is fastest on CPU, 'xla' on GPU/TPU
+  config.num_steps = 250  # ~1 min and ~2 epochs of 16,000 43x43 images on a 2-core CPU
+  config.batch_size = 128  # for training and for evaluation
+  config.learning_rate = 1e-3  # Adam's initial learning rate, cosine-decayed to 0 over num_steps
+  config.seed = 0  # initialisation and shuffling; independent of the GAN's seed
+  config.log_every = 50  # steps between progress lines
+  return config
+
+
+def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """The directory of the predictor: `config.checkpoint`, or <workdir>/predictor when empty."""
+  return os.path.abspath(config.checkpoint or os.path.join(workdir, 'predictor'))
+
+
+def architecture(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The JSON-serialisable architecture fields of a predictor config."""
+  model = predictor_lib.predictor_from_config(config)
+  return {name: _plain(getattr(model, name)) for name in ARCHITECTURE_FIELDS}
+
+
+def train_or_load_predictor(config: ml_collections.ConfigDict, train_images: np.ndarray,
+                            train_labels: labels_lib.Labels, val_images: np.ndarray,
+                            val_labels: labels_lib.Labels, workdir: str) -> PyTree:
+  """Loads the predictor saved at `checkpoint_path`, or trains, evaluates and saves one there.
+
+  Args:
+    config: the predictor config (fields of `default_config()`).
+    train_images, val_images: (N, H, W, C) float32 images, already normalised.
+    train_labels, val_labels: labels as in `jaxgan.data.labels`, N entries each.
+    workdir: the run's directory, home of the predictor unless `config.checkpoint` is set.
+
+  Returns:
+    Flax variables {'params', 'batch_stats'} of `predictor_from_config(config)`.
+  """
+  path = checkpoint_path(config, workdir)
+  if os.path.exists(path):
+    variables = load_predictor(path, config, train_images.shape[1:])
+    logging.info('loaded predictor from %s', path)
+    return variables
+  model = predictor_lib.predictor_from_config(config)
+  variables = train_predictor(config, model, train_images, train_labels)
+  metrics = evaluate_predictor(model, variables, val_images, val_labels, config.batch_size)
+  logging.info('predictor validation metrics: %s', metrics)
+  save_predictor(path, variables, architecture(config), metrics)
+  logging.info('saved predictor to %s', path)
+  return variables
+
+
+def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params: PyTree,
+               batch_stats: PyTree, opt_state: optax.OptState,
+               batch: Batch) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
+  """One optimiser step on the sum of the label losses; returns the new state and the losses."""
+
+  def loss_fn(params):
+    predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
+                                       batch['images'], train=True, mutable=['batch_stats'])
+    per_label = losses.label_losses(predictions, batch['labels'])
+    return sum(per_label.values()), (per_label, updates['batch_stats'])
+
+  (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  metrics = {'loss': loss, **{f'loss_{name}': value for name, value in per_label.items()}}
+  return optax.apply_updates(params, updates), batch_stats, opt_state, metrics
+
+
+def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, images: np.ndarray,
+                    labels: labels_lib.Labels) -> PyTree:
+  """Trains `model` from scratch for `config.num_steps` steps.
+
+  Args:
+    config: the predictor config.
+    model: the predictor to train.
+    images: (N, H, W, C) training images; N >= config.batch_size.
+    labels: their labels.
+
+  Returns:
+    The trained variables {'params', 'batch_stats'}.
+  """
+  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
+  variables = init_variables(model, tuple(images.shape[1:]), config.seed)
+  params, batch_stats = variables['params'], variables['batch_stats']
+  opt_state = optimizer.init(params)
+  step_fn = jax.jit(functools.partial(train_step, model, optimizer))
+  batches = shuffled_batches(images, labels, config.batch_size, config.seed)
+  last_step, last_time = 0, time.perf_counter()
+  for step in range(1, config.num_steps + 1):
+    params, batch_stats, opt_state, metrics = step_fn(params, batch_stats, opt_state, next(batches))
+    if step % config.log_every == 0 or step == config.num_steps:
+      loss, now = float(metrics['loss']), time.perf_counter()
+      if not np.isfinite(loss):
+        raise FloatingPointError(f'predictor training loss is {loss} at step {step}')
+      logging.info('predictor step %d/%d: %.2f steps/s, loss %.4f', step, config.num_steps,
+                   (step - last_step) / (now - last_time), loss)
+      last_step, last_time = step, now
+  return {'params': params, 'batch_stats': batch_stats}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def init_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int) -> PyTree:
+  """Initial variables {'params', 'batch_stats'} of `model` for (H, W, C) images, from `seed`.
+
+  Compiled (and cached per model and shape): initialising op by op compiles each parameter's
+  random draw separately, which takes several times longer.
+  """
+  return model.init(jax.random.key(seed), jnp.zeros((1, *image_shape)), train=False)
+
+
+def shuffled_batches(images: np.ndarray, labels: labels_lib.Labels, batch_size: int,
+                     seed: int) -> Iterator[Batch]:
+  """Endless full batches {'images', 'labels'}; epoch e is ordered by a permutation seeded (seed, e)."""
+  if len(images) < batch_size:
+    raise ValueError(f'{len(images)} training images cannot fill one batch of {batch_size}')
+  for epoch in itertools.count():
+    order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+      indices = order[start:start + batch_size]
+      yield {'images': images[indices], 'labels': _take(labels, indices)}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _metric_sums(model: nn.Module, variables: PyTree, images: Array,
+                 labels: labels_lib.Labels) -> dict[str, Array]:
+  """Per-batch sums over examples of the validation metrics."""
+  predictions = model.apply(variables, images, train=False)
+  per_label = losses.label_losses(predictions, labels)
+  count = images.shape[0]
+  predicted_type = jnp.argmax(predictions['particletype'], axis=-1)
+  return {
+      'particletype_accuracy': jnp.sum(predicted_type == labels['particletype']),
+      'energy_mae': jnp.sum(jnp.abs(predictions['energy'] - labels['energy'])),
+      'direction_mae': jnp.sum(jnp.mean(jnp.abs(predictions['direction'] - labels['direction']),
+                                        axis=-1)),
+      'loss': count * sum(per_label.values()),
+      **{f'loss_{name}': count * value for name, value in per_label.items()},
+  }
+
+
+def evaluate_predictor(model: nn.Module, variables: PyTree, images: np.ndarray,
+                       labels: labels_lib.Labels, batch_size: int) -> dict[str, float]:
+  """Label-correlation metrics of a predictor (in eval mode) over a whole set of images.
+
+  Args:
+    model: the predictor.
+    variables: its variables {'params', 'batch_stats'}.
+    images: (N, H, W, C) images, normalised as for training.
+    labels: their true labels.
+    batch_size: images per forward pass (the last batch may be smaller).
+
+  Returns:
+    `particletype_accuracy` (fraction of correct argmax), `energy_mae` (log10 TeV),
+    `direction_mae` (degrees, mean over the 2 components), `loss` (sum of the label losses) and
+    `loss_<label>` (each label's loss), all means over the N images.
+  """
+  totals = None
+  for start in range(0, len(images), batch_size):
+    indices = np.arange(start, min(start + batch_size, len(images)))
+    sums = _metric_sums(model, variables, images[indices], _take(labels, indices))
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  return {name: float(value) / len(images) for name, value in totals.items()}
+
+
+def save_predictor(path: str, variables: PyTree, architecture_fields: Mapping[str, Any],
+                   metrics: Mapping[str, float]) -> None:
+  """Writes variables, architecture and metrics to `path`, which appears only once complete.
+
+  Args:
+    path: the predictor directory to create; it must not exist.
+    variables: flax variables {'params', 'batch_stats'}.
+    architecture_fields: `architecture(config)`, written to predictor_config.json.
+    metrics: validation metrics, written to metrics.json.
+  """
+  staging = f'{path}.partial'
+  shutil.rmtree(staging, ignore_errors=True)  # left over by an interrupted save
+  os.makedirs(staging)
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(staging, VARIABLES_DIR), variables)
+    checkpointer.wait_until_finished()
+  _write_json(os.path.join(staging, CONFIG_FILE), dict(architecture_fields))
+  _write_json(os.path.join(staging, METRICS_FILE), dict(metrics))
+  os.rename(staging, path)
+
+
+def load_predictor(path: str, config: ml_collections.ConfigDict,
+                   image_shape: tuple[int, ...]) -> PyTree:
+  """Restores the variables saved at `path` exactly, checking they fit `config`'s architecture.
+
+  Args:
+    path: a directory written by `save_predictor`.
+    config: the predictor config; its architecture is used when the directory has no
+      predictor_config.json, and must otherwise match the saved one.
+    image_shape: (H, W, C) of the images the predictor will see.
+
+  Returns:
+    The variables {'params', 'batch_stats'}.
+  """
+  variables_path = os.path.join(path, VARIABLES_DIR)
+  if not os.path.isdir(variables_path):
+    raise ValueError(f'predictor directory {path} has no {VARIABLES_DIR}/ checkpoint: it is '
+                     'incomplete or not a predictor; delete it to retrain, or point '
+                     'predictor.checkpoint elsewhere')
+  model = predictor_lib.predictor_from_config(_saved_architecture(path, config))
+  target = jax.eval_shape(init_variables, model, tuple(image_shape), 0)
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      return checkpointer.restore(variables_path, target)
+  except Exception as error:  # orbax raises many types for unreadable or mismatched files
+    raise ValueError(f'cannot restore the predictor saved in {path}: {error}') from error
+
+
+def _saved_architecture(path: str, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The architecture in path/predictor_config.json (else `config`'s), checked against `config`."""
+  config_path = os.path.join(path, CONFIG_FILE)
+  if not os.path.exists(config_path):
+    return config
+  try:
+    with open(config_path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as error:
+    raise ValueError(f'cannot read the predictor architecture {config_path}: {error}') from error
+  wanted = architecture(config)
+  if any(saved.get(name) != wanted[name] for name in PARAMETER_FIELDS):
+    raise ValueError(f'the predictor saved in {path} has architecture {saved}, but the config '
+                     f'asks for {wanted}; make them match, or point predictor.checkpoint elsewhere')
+  return ml_collections.ConfigDict(saved)
+
+
+def _take(labels: labels_lib.Labels, indices: np.ndarray) -> dict[str, np.ndarray]:
+  return {name: np.asarray(labels[name])[indices] for name in labels_lib.LABEL_KEYS}
+
+
+def _plain(value: Any) -> Any:
+  """Tuples as lists, as JSON reads them back."""
+  return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def _write_json(path: str, value: Mapping[str, Any]) -> None:
+  with open(path, 'w') as f:
+    json.dump(value, f, indent=2, sort_keys=True)

@@ -1,0 +1,70 @@
+"""GANState: everything a training run needs to continue bit for bit, as one immutable pytree.
+
+The optax transformations are not part of the state: they are rebuilt from the config and bound
+into the step (see `steps.StepFunctions`), so a checkpoint holds arrays only.
+"""
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class GANState:
+  """Training state of a GAN.
+
+  Attributes:
+    step: number of completed iterations (generator updates), int32 scalar.
+    key: raw uint32 data of the run's root PRNG key (threefry); every random draw of iteration
+      `step` is derived from `fold_in(key, step)`, so the state needs no key splitting to resume.
+    generator_params, generator_batch_stats, generator_opt_state: the generator's variables and
+      its optimizer state.
+    critic_params, critic_opt_state: the critic's parameters and optimizer state.
+  """
+  step: jax.Array
+  key: jax.Array
+  generator_params: PyTree
+  generator_batch_stats: PyTree
+  generator_opt_state: PyTree
+  critic_params: PyTree
+  critic_opt_state: PyTree
+
+  @property
+  def generator_variables(self) -> dict[str, PyTree]:
+    """The generator's variables as `generator.apply` takes them."""
+    return {'params': self.generator_params, 'batch_stats': self.generator_batch_stats}
+
+
+def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
+               generator_tx: optax.GradientTransformation,
+               critic_tx: optax.GradientTransformation,
+               latent_dim: int, label_dim: int, image_shape: tuple[int, ...]) -> GANState:
+  """Initial state: fresh parameters from `key`, zero step.
+
+  Args:
+    key: typed PRNG key of the run (from `jax.random.key(seed)`).
+    generator, critic: the Flax modules (built with `axis_name=None`).
+    generator_tx, critic_tx: their optax optimizers.
+    latent_dim, label_dim: sizes of the generator's two inputs.
+    image_shape: (H, W, C) of one image.
+  """
+  run_key, generator_key, critic_key = jax.random.split(key, 3)
+  z = jnp.zeros((1, latent_dim), jnp.float32)
+  labels = jnp.zeros((1, label_dim), jnp.float32)
+  generator_variables = generator.init(generator_key, z, labels, train=False)
+  critic_params = critic.init(critic_key, jnp.zeros((1, *image_shape), jnp.float32))['params']
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      key=jax.random.key_data(run_key),
+      generator_params=generator_variables['params'],
+      generator_batch_stats=generator_variables.get('batch_stats', {}),
+      generator_opt_state=generator_tx.init(generator_variables['params']),
+      critic_params=critic_params,
+      critic_opt_state=critic_tx.init(critic_params),
+  )

@@ -1,0 +1,185 @@
+"""The one training loop: restore-or-initialise, iterate, log, sample, checkpoint.
+
+Everything experiment-specific (model, loss, data, predictor) comes from the config and plugs in
+through registries; this file knows none of them by name.
+
+Workdir layout:
+  config.json            the run's configuration
+  dataset.json           dataset facts the run depends on (image scale, shapes, split sizes)
+  predictor/             the frozen auxiliary predictor (unless `predictor.checkpoint` is set)
+  checkpoints/<step>/    Orbax checkpoints of the GAN state
+  metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from jaxgan import checkpoint
+from jaxgan import logs
+from jaxgan import losses
+from jaxgan import models
+from jaxgan import predictor_training
+from jaxgan import sampling
+from jaxgan import state as state_lib
+from jaxgan import steps
+from jaxgan.data import labels as labels_lib
+from jaxgan.data import dataset as data_lib
+from jaxgan.data import pipeline
+from jaxgan.models import predictor as predictor_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+  """The data of a run: the splits and the pixel scale that normalises them for the networks."""
+  train: data_lib.Split
+  validation: data_lib.Split
+  image_scale: float
+
+
+def select_devices(num_devices: int) -> list[jax.Device]:
+  """The first `num_devices` local devices (all of them for 0)."""
+  available = jax.local_devices()
+  if num_devices > len(available):
+    raise ValueError(f'train.num_devices={num_devices} but only {len(available)} local devices '
+                     f'exist: {available}')
+  return available[:num_devices or len(available)]
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Fails early, naming the field, on values that would only break later."""
+  if config.train.batch_size % num_devices:
+    raise ValueError(f'train.batch_size={config.train.batch_size} does not split evenly over '
+                     f'{num_devices} devices')
+  for field in ('num_steps', 'batch_size', 'n_critic', 'log_every', 'sample_every',
+                'checkpoint_every', 'max_to_keep'):
+    if config.train[field] < 1:
+      raise ValueError(f'train.{field} must be >= 1, got {config.train[field]}')
+  missing = set(labels_lib.LABEL_KEYS) - set(config.loss.label_weights.keys())
+  if missing:
+    raise ValueError(f'loss.label_weights lacks {sorted(missing)}')
+  losses.get_adversarial_loss(config.loss.name)
+
+
+def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
+  """Loads the splits and records their facts in `<workdir>/dataset.json`."""
+  train, validation = data_lib.load_splits(data_config)
+  scale = data_config.image_scale or pipeline.image_scale(train)
+  facts = {'image_scale': scale, 'image_shape': list(train.image_shape),
+           'num_train': len(train), 'num_validation': len(validation)}
+  with open(os.path.join(workdir, 'dataset.json'), 'w') as f:
+    json.dump(facts, f, indent=2)
+  logging.info('Data: %s', facts)
+  return RunData(train, validation, scale)
+
+
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
+                                                                optax.GradientTransformation]:
+  """Adam for the generator and the critic, as `config.optimizer` says."""
+  opt = config.optimizer
+  return (optax.adam(opt.generator_learning_rate, b1=opt.b1, b2=opt.b2),
+          optax.adam(opt.critic_learning_rate, b1=opt.b1, b2=opt.b2))
+
+
+def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
+  """The frozen predictor module and its variables (trained now if none is saved)."""
+  normalised = lambda split: split.images / np.float32(data.image_scale)
+  variables = predictor_training.train_or_load_predictor(
+      config.predictor, normalised(data.train), data.train.labels,
+      normalised(data.validation), data.validation.labels, workdir)
+  return predictor_lib.predictor_from_config(config.predictor), variables
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
+  """Trains a GAN as `config` says, in `workdir`, resuming from its latest checkpoint.
+
+  Returns:
+    The final state (host arrays, one copy).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  devices = select_devices(config.train.num_devices)
+  check_config(config, len(devices))
+  write_config(config, workdir)
+  logging.info('Training on %d device(s): %s', len(devices), devices)
+
+  data = load_data(config.data, workdir)
+  predictor, predictor_variables = prepare_predictor(config, data, workdir)
+  generator_tx, critic_tx = make_optimizers(config)
+  generator, critic = models.build_gan(config.model, axis_name=steps.AXIS_NAME)
+  step_config = steps.StepConfig(
+      generator=generator, critic=critic, predictor=predictor,
+      generator_tx=generator_tx, critic_tx=critic_tx,
+      adversarial=losses.get_adversarial_loss(config.loss.name),
+      gp_weight=config.loss.gp_weight, n_critic=config.train.n_critic,
+      latent_dim=config.model.latent_dim, adversarial_weight=config.loss.adversarial_weight,
+      label_weights=dict(config.loss.label_weights))
+
+  sample_generator, _ = models.build_gan(config.model)
+  initial = state_lib.init_state(jax.random.key(config.seed), sample_generator, critic,
+                                 generator_tx, critic_tx, config.model.latent_dim,
+                                 labels_lib.LABEL_DIM, data.train.image_shape)
+  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                         config.train.max_to_keep)
+  state = checkpointer.restore_or(initial)
+  sampler = sampling.GridSampler(sample_generator, config.model.latent_dim, data.train,
+                                 seed=config.seed)
+  state = _loop(config, workdir, devices, step_config, state, predictor_variables, data,
+                checkpointer, sampler)
+  checkpointer.close()
+  return state
+
+
+def _loop(config, workdir, devices, step_config, state, predictor_variables, data, checkpointer,
+          sampler) -> state_lib.GANState:
+  """Runs iterations from the state's step to `train.num_steps`; returns the final host state."""
+  train_cfg = config.train
+  first_step = int(state.step)
+  if first_step >= train_cfg.num_steps:
+    logging.info('Nothing to do: the checkpoint is at step %d of %d', first_step,
+                 train_cfg.num_steps)
+    return state
+  iteration = steps.make_parallel_iteration(step_config, devices)
+  replicated = steps.replicate(state, devices)
+  replicated_predictor = steps.replicate(predictor_variables, devices)
+  writer = logs.MetricWriter(workdir)
+  progress = logs.Progress(first_step, train_cfg.num_steps)
+  for step in range(first_step, train_cfg.num_steps):
+    batch = pipeline.training_batch(data.train, train_cfg.batch_size, config.data.seed, step,
+                                    data.image_scale, len(devices))
+    replicated, metrics = iteration(replicated, batch, replicated_predictor)
+    done = step + 1
+    if done % train_cfg.log_every == 0 or done == train_cfg.num_steps or done == first_step + 1:
+      scalars = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
+      _check_finite(done, scalars)
+      writer.write_scalars(done, scalars)
+      progress.report(done, scalars)
+    if done % train_cfg.sample_every == 0 or done == train_cfg.num_steps:
+      sampler.write(_host_state(replicated), done, workdir, writer, data.image_scale)
+    if done % train_cfg.checkpoint_every == 0 or done == train_cfg.num_steps:
+      checkpointer.save(done, _host_state(replicated))
+  writer.close()
+  return _host_state(replicated)
+
+
+def _host_state(replicated: state_lib.GANState) -> state_lib.GANState:
+  """One host copy of a replicated state (safe to keep after the buffers are donated)."""
+  return jax.tree.map(lambda x: np.asarray(x[0]), replicated)
+
+
+def _check_finite(step: int, scalars: dict[str, float]) -> None:
+  bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
+  if bad:
+    raise FloatingPointError(f'non-finite {", ".join(bad)} at step {step}; '
+                             'the last checkpoint is intact')

@@ -1,0 +1,161 @@
+"""Tests of the label predictor and of training, saving and loading it, on tiny fabricated data."""
+
+import functools
+import json
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxgan import predictor_training
+from jaxgan.models import predictor as predictor_lib
+
+TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1), se_ratio=2)
+
+
+def toy_data(num: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """Images whose labels are simple functions of them, so a predictor can learn them.
+
+  particletype: whether the left half is brighter; energy: log10 of the total brightness;
+  direction: the brightness centroid (x, y) in [-1, 1].
+  """
+  rng = np.random.default_rng(seed)
+  images = rng.uniform(size=(num, 43, 43, 1)).astype(np.float32)
+  images[:, :, :21] *= rng.choice([0.5, 2.0], size=(num, 1, 1, 1))
+  images *= 10.0 ** rng.uniform(-0.5, 0.5, size=(num, 1, 1, 1))
+  total = images.sum(axis=(1, 2, 3))
+  grid = np.linspace(-1.0, 1.0, 43)
+  direction = np.stack([np.einsum('nhw,w->n', images[..., 0], grid),
+                        np.einsum('nhw,h->n', images[..., 0], grid)], axis=-1) / total[:, None]
+  labels = {
+      'particletype': (images[:, :, :21].mean(axis=(1, 2, 3)) >
+                       images[:, :, 22:].mean(axis=(1, 2, 3))).astype(np.int32),
+      'energy': np.log10(total / images[0].size).astype(np.float32),
+      'direction': direction.astype(np.float32),
+  }
+  return images, labels
+
+
+def tiny_config(**overrides) -> ml_collections.ConfigDict:
+  config = predictor_training.default_config()
+  config.update({**TINY, 'num_steps': 8, 'batch_size': 16, 'log_every': 4, **overrides})
+  return config
+
+
+@pytest.mark.parametrize('size', [43, 64])
+@pytest.mark.parametrize('train', [True, False])
+def test_output_shapes(size, train):
+  model = predictor_lib.Predictor(**TINY)
+  images = jax.ShapeDtypeStruct((3, size, size, 1), jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), images)
+  outputs, _ = jax.eval_shape(
+      lambda v, x: model.apply(v, x, train=train, mutable=['batch_stats']), variables, images)
+  assert {k: v.shape for k, v in outputs.items()} == {
+      'particletype': (3, 2), 'energy': (3,), 'direction': (3, 2)}
+  assert all(v.dtype == jnp.float32 for v in outputs.values())
+
+
+def test_conv_impls_agree():
+  images, _ = toy_data(4)
+  im2col = predictor_lib.Predictor(**TINY, conv_impl='im2col')
+  xla = predictor_lib.Predictor(**TINY, conv_impl='xla')
+  # Random values everywhere (positive variances), so that every layer shapes the outputs.
+  rng = np.random.default_rng(1)
+  shapes = jax.eval_shape(predictor_training.init_variables, im2col, images.shape[1:], 0)
+  variables = jax.tree.map(lambda s: rng.uniform(0.5, 1.5, s.shape).astype(np.float32), shapes)
+  for train in (False, True):
+    apply = lambda model: jax.jit(functools.partial(model.apply, train=train,
+                                                    mutable=['batch_stats']))(variables, images)[0]
+    a, b = apply(im2col), apply(xla)
+    for name in a:
+      np.testing.assert_allclose(a[name], b[name], atol=1e-4, rtol=1e-4)
+
+
+def test_from_config_builds_the_configured_network():
+  model = predictor_lib.predictor_from_config(tiny_config(conv_impl='xla'))
+  assert (model.stage_widths, model.blocks_per_stage, model.se_ratio, model.conv_impl) == (
+      (4, 8), (1, 1), 2, 'xla')
+
+
+def test_training_reduces_the_loss():
+  images, labels = toy_data(64)
+  config = tiny_config(num_steps=60, batch_size=32, learning_rate=1e-2)
+  model = predictor_lib.predictor_from_config(config)
+  initial = predictor_training.init_variables(model, images.shape[1:], config.seed)
+  before = predictor_training.evaluate_predictor(model, initial, images, labels, 32)
+  trained = predictor_training.train_predictor(config, model, images, labels)
+  after = predictor_training.evaluate_predictor(model, trained, images, labels, 32)
+  assert after['loss'] < 0.6 * before['loss']
+  assert after['loss_energy'] < 0.5 * before['loss_energy']
+  assert after['particletype_accuracy'] >= 0.75
+
+
+def test_shuffling_is_deterministic_and_covers_each_epoch():
+  images, labels = np.arange(10.0)[:, None], {k: np.arange(10) for k in ('particletype', 'energy',
+                                                                        'direction')}
+  draw = lambda seed: [b['labels']['energy'] for _, b in zip(
+      range(4), predictor_training.shuffled_batches(images, labels, 5, seed))]
+  first, again, other = draw(0), draw(0), draw(1)
+  np.testing.assert_array_equal(first, again)
+  assert not np.array_equal(first, other)
+  assert sorted(np.concatenate(first[:2])) == list(range(10))
+  assert not np.array_equal(first[:2], first[2:])
+
+
+def test_train_then_load(tmp_path, monkeypatch):
+  images, labels = toy_data(64)
+  config = tiny_config()
+  workdir = str(tmp_path / 'run')
+  trained = predictor_training.train_or_load_predictor(config, images[:32], _take(labels, 32),
+                                                        images[32:], _take(labels, 32, 64), workdir)
+  path = os.path.join(workdir, 'predictor')
+  assert sorted(os.listdir(path)) == ['metrics.json', 'predictor_config.json', 'variables']
+  with open(os.path.join(path, 'metrics.json')) as f:
+    assert set(json.load(f)) == {'particletype_accuracy', 'energy_mae', 'direction_mae', 'loss',
+                                 'loss_particletype', 'loss_energy', 'loss_direction'}
+
+  def fail(*args, **kwargs):
+    raise AssertionError('a saved predictor must be loaded, not retrained')
+
+  monkeypatch.setattr(predictor_training, 'train_predictor', fail)
+  loaded = predictor_training.train_or_load_predictor(config, images[:32], _take(labels, 32),
+                                                       images[32:], _take(labels, 32, 64), workdir)
+  assert jax.tree.structure(loaded) == jax.tree.structure(trained)
+  for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(loaded)):
+    assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+
+  other = tiny_config(stage_widths=(4, 16))
+  with pytest.raises(ValueError, match=re.escape(path)):
+    predictor_training.train_or_load_predictor(other, images, labels, images, labels, workdir)
+
+
+def test_explicit_checkpoint_path_is_trained_and_saved_there(tmp_path):
+  images, labels = toy_data(32)
+  checkpoint = tmp_path / 'shared' / 'my_predictor'
+  config = tiny_config(checkpoint=str(checkpoint), num_steps=2)
+  predictor_training.train_or_load_predictor(config, images, labels, images, labels,
+                                             str(tmp_path / 'run'))
+  assert (checkpoint / 'variables').is_dir()
+  assert not (tmp_path / 'run' / 'predictor').exists()
+
+
+@pytest.mark.parametrize('corrupt', ['empty', 'garbage'])
+def test_unreadable_checkpoint_names_its_path(tmp_path, corrupt):
+  path = tmp_path / 'predictor'
+  (path / 'variables').mkdir(parents=True) if corrupt == 'garbage' else path.mkdir()
+  if corrupt == 'garbage':
+    (path / 'variables' / 'checkpoint').write_text('not a checkpoint')
+  images, labels = toy_data(16)
+  with pytest.raises(ValueError, match=re.escape(str(path))):
+    predictor_training.train_or_load_predictor(tiny_config(), images, labels, images, labels,
+                                               str(tmp_path))
+
+
+def _take(labels, start, stop=None):
+  """labels[:start] or labels[start:stop]."""
+  window = slice(start) if stop is None else slice(start, stop)
+  return {k: v[window] for k, v in labels.items()}
