@@ -80,17 +80,20 @@ class Progress:
 
 
 def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
-               softening: float = 1.0, cell_pixels: int = 3) -> np.ndarray:
+               softening: float = 1.0, vmax: float | None = None,
+               cell_pixels: int = 3) -> np.ndarray:
   """Tiles single-channel images into one RGB picture with a shared brightness scale.
 
-  Brightness is asinh-compressed, asinh(x / softening), and scaled by the brightest pixel of the
-  whole grid, so brighter images look brighter (comparisons across cells stay meaningful).
+  Brightness is asinh-compressed, asinh(x / softening), and scaled so that `vmax` (default: the
+  brightest pixel of the grid) is full brightness; brighter images look brighter, and grids drawn
+  with the same `vmax` compare directly.
 
   Args:
     images: (N, H, W, 1) array, N a multiple of `columns`.
     columns: images per row.
     colormap: a matplotlib colormap name.
     softening: the asinh scale, in the images' units.
+    vmax: the value shown at full brightness (brighter pixels are clipped).
     cell_pixels: each image pixel becomes a cell_pixels x cell_pixels square.
 
   Returns:
@@ -98,8 +101,9 @@ def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
   """
   count, height, width, _ = images.shape
   rows = math.ceil(count / columns)
+  vmax = float(images.max()) if vmax is None else vmax
   compressed = np.arcsinh(np.maximum(images[..., 0], 0.0) / softening)
-  compressed = compressed / max(float(compressed.max()), 1e-12)
+  compressed = np.minimum(compressed / max(np.arcsinh(vmax / softening), 1e-12), 1.0)
   canvas = np.zeros((rows * (height + 1) - 1, columns * (width + 1) - 1))
   for index in range(count):
     row, column = divmod(index, columns)

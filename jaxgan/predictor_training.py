@@ -36,6 +36,7 @@ import orbax.checkpoint as ocp
 
 from jaxgan import losses
 from jaxgan.data import labels as labels_lib
+from jaxgan.data import pipeline
 from jaxgan.models import predictor as predictor_lib
 
 Array = jax.Array
@@ -169,11 +170,13 @@ def init_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int) ->
 
 def shuffled_batches(images: np.ndarray, labels: labels_lib.Labels, batch_size: int,
                      seed: int) -> Iterator[Batch]:
-  """Endless full batches {'images', 'labels'}; epoch e is ordered by a permutation seeded (seed, e)."""
+  """Endless full batches {'images', 'labels'}, epoch by epoch in the GAN pipeline's shuffled order
+  (`pipeline.epoch_permutation`, seeded by (seed, epoch)); each epoch's incomplete last batch is
+  dropped."""
   if len(images) < batch_size:
     raise ValueError(f'{len(images)} training images cannot fill one batch of {batch_size}')
   for epoch in itertools.count():
-    order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    order = pipeline.epoch_permutation(len(images), seed, epoch)
     for start in range(0, len(order) - batch_size + 1, batch_size):
       indices = order[start:start + batch_size]
       yield {'images': images[indices], 'labels': _take(labels, indices)}

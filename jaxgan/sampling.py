@@ -5,7 +5,8 @@ rows go gamma then proton, each from low to high energy (quartiles of the traini
 columns turn the direction around the camera centre at a fixed offset. Each cell has its own
 fixed latent vector, drawn once from the run's seed, so grids from different steps compare
 directly: a trained generator shows brightness growing down each block of rows and the shower
-axis turning with the columns.
+axis turning with the columns. `samples/reference.png` shows, in each cell, the training image
+whose labels are closest to the cell's: what the grid should look like.
 """
 
 import os
@@ -36,11 +37,23 @@ def grid_labels(train: Split) -> dict[str, np.ndarray]:
           'direction': directions[direction.ravel()].astype(np.float32)}
 
 
+def nearest_examples(train: Split, labels: dict[str, np.ndarray]) -> np.ndarray:
+  """Index of the training example of the same particle type closest in (energy, direction)."""
+  def features(l):
+    return np.concatenate([l['energy'][:, None], l['direction']], axis=-1)
+  train_features, cell_features = features(train.labels), features(labels)
+  spread = train_features.std(axis=0) + 1e-12
+  distance = np.linalg.norm((cell_features[:, None] - train_features[None]) / spread, axis=-1)
+  distance[labels['particletype'][:, None] != train.labels['particletype'][None]] = np.inf
+  return np.argmin(distance, axis=1)
+
+
 class GridSampler:
   """Generates the fixed grid from a state and writes it as PNG and TensorBoard image."""
 
   def __init__(self, generator: nn.Module, latent_dim: int, train: Split, seed: int):
     self.labels = grid_labels(train)
+    self.reference = train.images[nearest_examples(train, self.labels)]
     count = len(self.labels['energy'])
     self.latents = jax.random.normal(jax.random.fold_in(jax.random.key(seed), 0x5A3),
                                      (count, latent_dim))
@@ -54,10 +67,17 @@ class GridSampler:
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
             image_scale: float) -> str:
-    """Saves `<workdir>/samples/step_<step>.png`; returns its path."""
-    images = self.images(state) * image_scale
-    rgb = logs.image_grid(images, columns=NUM_DIRECTIONS, softening=image_scale)
+    """Saves `<workdir>/samples/step_<step>.png` (and reference.png once); returns its path."""
+    reference_path = os.path.join(workdir, 'samples', 'reference.png')
+    if not os.path.exists(reference_path):
+      logs.save_png(reference_path, self._grid(self.reference, image_scale))
+    rgb = self._grid(self.images(state) * image_scale, image_scale)
     path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
     logs.save_png(path, rgb)
     writer.write_image(step, 'samples', rgb)
     return path
+
+  def _grid(self, images: np.ndarray, image_scale: float) -> np.ndarray:
+    """Both grids share the reference's brightness scale, so they compare directly."""
+    return logs.image_grid(images, columns=NUM_DIRECTIONS, softening=image_scale,
+                           vmax=float(self.reference.max()))

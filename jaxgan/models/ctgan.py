@@ -72,17 +72,19 @@ class Generator(nn.Module):
     x = x.reshape((x.shape[0], *self.base_shape))
     for index, features in enumerate(self.block_features):
       last = index == len(self.block_features) - 1
-      x = self._upsample_conv(x, features)
+      x = self._upsample_conv(x, features, use_bias=last)  # BatchNorm cancels a bias
       if not last:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.axis_name,
                          dtype=self.dtype)(x)
         x = nn.leaky_relu(x, 0.2)
     return crop_center(x, self.image_size).astype(jnp.float32)
 
-  def _upsample_conv(self, x: Array, features: int) -> Array:
+  def _upsample_conv(self, x: Array, features: int, use_bias: bool) -> Array:
     if self.upsample == 'transposed':
-      return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', dtype=self.dtype)(x)
-    return layers.Conv(features, (3, 3), impl=self.conv_impl, dtype=self.dtype)(upsample_nearest(x))
+      return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', use_bias=use_bias,
+                              dtype=self.dtype)(x)
+    return layers.Conv(features, (3, 3), impl=self.conv_impl, use_bias=use_bias,
+                       dtype=self.dtype)(upsample_nearest(x))
 
 
 class Critic(nn.Module):

@@ -4,7 +4,9 @@ It predicts an image's labels (see `jaxgan.data.labels`): particle-type logits, 
 the 2-d arrival direction. Layout: a 3x3 stem convolution, then stages of bottleneck residual
 blocks (1x1 reduce, 3x3, 1x1 expand, squeeze-and-excitation on the residual branch, a projection
 shortcut where the shape changes), stride 2 at the first block of every stage after the first,
-BatchNorm + ReLU after each convolution, global average pooling, and one linear head per label.
+BatchNorm + ReLU after each convolution, global average pooling, and one head per label: a hidden
+ReLU layer as wide as the pooled features, then a linear output (log10 energy is no linear
+function of the pooled features, which grow in proportion to the image's brightness).
 
 `stage_widths` are the output channels of each stage's blocks; the bottleneck inside a block is
 a quarter of that (`BOTTLENECK_RATIO`), as in ResNet-50 and CTLearn. Unlike CTLearn, the stem also
@@ -116,7 +118,12 @@ class Predictor(nn.Module):
 
   @nn.compact
   def __call__(self, images: Array, train: bool) -> dict[str, Array]:
-    """Args: images (B, H, W, C), already normalised; train: batch statistics (and update them).
+    """Predicts the labels of a batch of images.
+
+    Args:
+      images: (B, H, W, C), already normalised; any H and W.
+      train: normalise with the batch's statistics and update the running averages (call with
+        `mutable=['batch_stats']`); otherwise use the running averages.
 
     Returns:
       {'particletype': (B, 2) logits, 'energy': (B,), 'direction': (B, 2)}, float32.
@@ -139,8 +146,13 @@ class Predictor(nn.Module):
     return self._heads(features)
 
   def _heads(self, features: Array) -> dict[str, Array]:
-    dense = lambda size, name: nn.Dense(size, dtype=self.dtype, name=name)(features).astype(
-        jnp.float32)
+    """The three label heads on the (B, F) pooled features."""
+
+    def dense(size: int, name: str) -> Array:
+      hidden = nn.relu(nn.Dense(features.shape[-1], dtype=self.dtype, name=f'{name}_hidden')(
+          features))
+      return nn.Dense(size, dtype=self.dtype, name=name)(hidden).astype(jnp.float32)
+
     return {
         'particletype': dense(labels_lib.NUM_PARTICLE_TYPES, 'particletype'),
         'energy': dense(1, 'energy')[:, 0],

@@ -1,0 +1,122 @@
+"""End-to-end training: outputs, device-count independence, reproducibility, resume, predictor."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import logs
+from jaxgan import predictor_training
+from jaxgan import train
+from tests.helpers import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def predictor_dir(tmp_path_factory):
+  """A predictor trained once for the whole module (its reuse is itself under test below)."""
+  workdir = str(tmp_path_factory.mktemp('predictor_run'))
+  config = tiny_config(num_steps=1)
+  train.train_and_evaluate(config, workdir)
+  return os.path.join(workdir, 'predictor')
+
+
+def config_with_predictor(predictor_dir, **train_overrides):
+  config = tiny_config(**train_overrides)
+  config.predictor.checkpoint = predictor_dir
+  return config
+
+
+def assert_trees_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_one_step_writes_every_output(tmp_path, predictor_dir):
+  workdir = str(tmp_path)
+  state = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=1), workdir)
+  assert int(state.step) == 1
+  for name in ('config.json', 'dataset.json', 'metrics.jsonl', 'samples/step_0000001.png',
+               'samples/reference.png', 'checkpoints/1'):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  assert os.listdir(os.path.join(workdir, 'tensorboard'))
+  rows = logs.read_metrics(workdir)
+  assert rows[-1]['step'] == 1
+  assert all(np.isfinite(v) for v in rows[-1].values())
+  assert json.load(open(os.path.join(workdir, 'config.json')))['train']['num_steps'] == 1
+
+
+def test_predictor_is_trained_when_missing_and_reused_when_present(tmp_path, monkeypatch):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config(num_steps=1), workdir)
+  saved = os.path.join(workdir, 'predictor')
+  assert os.path.exists(os.path.join(saved, predictor_training.METRICS_FILE))
+
+  def fail(*args, **kwargs):
+    raise AssertionError('the predictor was trained again')
+
+  monkeypatch.setattr(predictor_training, 'train_predictor', fail)
+  train.train_and_evaluate(tiny_config(num_steps=2), workdir)  # same workdir: reuse
+  other = config_with_predictor(saved, num_steps=1)
+  train.train_and_evaluate(other, str(tmp_path / 'other'))  # explicit path: reuse
+  assert not os.path.exists(tmp_path / 'other' / 'predictor')
+
+
+def test_same_seed_gives_bitwise_identical_runs(tmp_path, predictor_dir):
+  config = config_with_predictor(predictor_dir)
+  first = train.train_and_evaluate(config, str(tmp_path / 'a'))
+  second = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  assert_trees_equal(first, second)
+  other = config_with_predictor(predictor_dir)
+  other.seed = 1
+  third = train.train_and_evaluate(other, str(tmp_path / 'c'))
+  assert not np.array_equal(jax.tree.leaves(first.critic_params)[0],
+                            jax.tree.leaves(third.critic_params)[0])
+
+
+def test_resume_equals_uninterrupted(tmp_path, predictor_dir):
+  straight = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=4),
+                                      str(tmp_path / 'straight'))
+  resumed_dir = str(tmp_path / 'resumed')
+  train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=2), resumed_dir)
+  resumed = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=4),
+                                     resumed_dir)
+  assert int(resumed.step) == 4
+  assert_trees_equal(straight, resumed)
+
+
+def test_four_devices_match_one_device(tmp_path, predictor_dir):
+  assert jax.local_device_count() >= 4, 'conftest.py sets 4 fake CPU devices'
+  one = train.train_and_evaluate(config_with_predictor(predictor_dir, num_devices=1),
+                                 str(tmp_path / 'one'))
+  four = train.train_and_evaluate(config_with_predictor(predictor_dir, num_devices=4),
+                                  str(tmp_path / 'four'))
+  for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
+    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
+                               rtol=2e-4, atol=2e-5)
+
+
+def test_batch_that_does_not_split_over_devices_is_refused(tmp_path):
+  config = tiny_config(num_devices=3)
+  with pytest.raises(ValueError, match='batch_size=8.*3 devices'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize('override,message', [
+    ('--config.train.num_stpes=3', 'num_stpes'),
+    ('--config.train.num_steps=many', 'num_steps'),
+    ('--config.modle.latent_dim=3', 'modle'),
+])
+def test_bad_config_override_stops_with_a_message_naming_it(tmp_path, override, message):
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.main', '--config=experiments/ctgan.py',
+       f'--workdir={tmp_path}', override],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert not os.path.exists(tmp_path / 'config.json')
