@@ -25,6 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
   data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.
   data.image_scale = 0.0  # Pixels are divided by this for the networks; 0 = training pixel std.
   data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
+  data.toy_iact.energy_min_tev = 0.2  # A high energy threshold, like the source's MAGIC data.
 
   config.model = model = ml_collections.ConfigDict()
   model.name = 'ctgan'  # Architecture (jaxgan.models.ARCHITECTURES).

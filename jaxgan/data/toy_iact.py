@@ -80,9 +80,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.proton_light_fraction = 0.35  # protons put ~1/3 of their energy into the em component (pi0)
   c.proton_size_spread = 0.5  # log-normal sigma of proton image size (larger fluctuations)
   # Image shape (Hillas parameters), for gammas; sizes in photoelectrons, angles in degrees.
-  c.width_deg = 0.03  # intrinsic width (lateral sigma) at size 100 pe
+  c.width_deg = 0.06  # intrinsic width (lateral sigma) at size 100 pe (MAGIC gammas: ~0.1 deg)
   c.width_per_decade_deg = 0.02  # width growth per decade of size
-  c.length_deg = 0.05  # intrinsic length (longitudinal sigma) at size 100 pe and zero impact
+  c.length_deg = 0.12  # intrinsic length (longitudinal sigma) at size 100 pe and zero impact
   c.length_per_decade_deg = 0.05  # length growth per decade of size
   c.length_per_disp = 0.1  # geometric elongation: extra length per degree of centroid distance
   c.shape_spread = 0.15  # log-normal sigma of the event-to-event width and length fluctuations
