@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxgan import logs
 from jaxgan.data.dataset import Split
+from jaxgan.data.pipeline import Normalisation
 from jaxgan.data import labels as labels_lib
 
 NUM_ENERGIES = 4
@@ -61,17 +62,17 @@ class GridSampler:
     self._generate = jax.jit(lambda variables: generator.apply(
         variables, self.latents, label_vector, train=False))
 
-  def images(self, state) -> np.ndarray:
-    """The grid's images, in the networks' normalised units."""
-    return np.asarray(self._generate(state.generator_variables))
+  def images(self, state, normalisation: Normalisation) -> np.ndarray:
+    """The grid's images, in physical units."""
+    return normalisation.inverse(self._generate(state.generator_variables))
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
-            image_scale: float) -> str:
+            normalisation: Normalisation) -> str:
     """Saves `<workdir>/samples/step_<step>.png` (and reference.png once); returns its path."""
     reference_path = os.path.join(workdir, 'samples', 'reference.png')
     if not os.path.exists(reference_path):
-      logs.save_png(reference_path, self._grid(self.reference, image_scale))
-    rgb = self._grid(self.images(state) * image_scale, image_scale)
+      logs.save_png(reference_path, self._grid(self.reference, normalisation.scale))
+    rgb = self._grid(self.images(state, normalisation), normalisation.scale)
     path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
     logs.save_png(path, rgb)
     writer.write_image(step, 'samples', rgb)

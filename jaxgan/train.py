@@ -5,7 +5,7 @@ through registries; this file knows none of them by name.
 
 Workdir layout:
   config.json            the run's configuration
-  dataset.json           dataset facts the run depends on (image scale, shapes, split sizes)
+  dataset.json           dataset facts the run depends on (normalisation, shapes, split sizes)
   predictor/             the frozen auxiliary predictor (unless `predictor.checkpoint` is set)
   checkpoints/<step>/    Orbax checkpoints of the GAN state
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
@@ -14,7 +14,7 @@ Workdir layout:
 import dataclasses
 import json
 import os
-import time
+from typing import Any
 
 import jax
 import ml_collections
@@ -38,10 +38,10 @@ from jaxgan.models import predictor as predictor_lib
 
 @dataclasses.dataclass(frozen=True)
 class RunData:
-  """The data of a run: the splits and the pixel scale that normalises them for the networks."""
+  """The data of a run: the splits (physical units) and their mapping to network units."""
   train: data_lib.Split
   validation: data_lib.Split
-  image_scale: float
+  normalisation: pipeline.Normalisation
 
 
 def select_devices(num_devices: int) -> list[jax.Device]:
@@ -71,13 +71,15 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
 def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
   """Loads the splits and records their facts in `<workdir>/dataset.json`."""
   train, validation = data_lib.load_splits(data_config)
-  scale = data_config.image_scale or pipeline.image_scale(train)
-  facts = {'image_scale': scale, 'image_shape': list(train.image_shape),
+  normalisation = pipeline.Normalisation(
+      data_config.image_scale or pipeline.noise_scale(train), data_config.transform)
+  facts = {'image_scale': normalisation.scale, 'transform': normalisation.transform,
+           'image_shape': list(train.image_shape),
            'num_train': len(train), 'num_validation': len(validation)}
   with open(os.path.join(workdir, 'dataset.json'), 'w') as f:
     json.dump(facts, f, indent=2)
   logging.info('Data: %s', facts)
-  return RunData(train, validation, scale)
+  return RunData(train, validation, normalisation)
 
 
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
@@ -90,7 +92,7 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
   """The frozen predictor module and its variables (trained now if none is saved)."""
-  normalised = lambda split: split.images / np.float32(data.image_scale)
+  normalised = lambda split: data.normalisation.forward(split.images)
   variables = predictor_training.train_or_load_predictor(
       config.predictor, normalised(data.train), data.train.labels,
       normalised(data.validation), data.validation.labels, workdir)
@@ -100,6 +102,19 @@ def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir:
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """Everything the loop needs besides the state: built once by `train_and_evaluate`."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  devices: list[jax.Device]
+  step_config: steps.StepConfig
+  predictor_variables: Any
+  data: RunData
+  checkpointer: checkpoint.Checkpointer
+  sampler: sampling.GridSampler
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
@@ -126,51 +141,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
       latent_dim=config.model.latent_dim, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights))
 
-  sample_generator, _ = models.build_gan(config.model)
+  sample_generator, _ = models.build_gan(config.model)  # no pmap axis: for init and sampling
   initial = state_lib.init_state(jax.random.key(config.seed), sample_generator, critic,
                                  generator_tx, critic_tx, config.model.latent_dim,
                                  labels_lib.LABEL_DIM, data.train.image_shape)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
-  state = checkpointer.restore_or(initial)
   sampler = sampling.GridSampler(sample_generator, config.model.latent_dim, data.train,
                                  seed=config.seed)
-  state = _loop(config, workdir, devices, step_config, state, predictor_variables, data,
-                checkpointer, sampler)
-  checkpointer.close()
-  return state
+  run = Run(config, workdir, devices, step_config, predictor_variables, data, checkpointer,
+            sampler)
+  try:
+    return _loop(run, checkpointer.restore_or(initial))
+  finally:
+    checkpointer.close()
 
 
-def _loop(config, workdir, devices, step_config, state, predictor_variables, data, checkpointer,
-          sampler) -> state_lib.GANState:
+def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   """Runs iterations from the state's step to `train.num_steps`; returns the final host state."""
-  train_cfg = config.train
+  train_cfg = run.config.train
   first_step = int(state.step)
   if first_step >= train_cfg.num_steps:
     logging.info('Nothing to do: the checkpoint is at step %d of %d', first_step,
                  train_cfg.num_steps)
     return state
-  iteration = steps.make_parallel_iteration(step_config, devices)
-  replicated = steps.replicate(state, devices)
-  replicated_predictor = steps.replicate(predictor_variables, devices)
-  writer = logs.MetricWriter(workdir)
+  iteration = steps.make_parallel_iteration(run.step_config, run.devices)
+  replicated = steps.replicate(state, run.devices)
+  replicated_predictor = steps.replicate(run.predictor_variables, run.devices)
+  writer = logs.MetricWriter(run.workdir)
   progress = logs.Progress(first_step, train_cfg.num_steps)
-  for step in range(first_step, train_cfg.num_steps):
-    batch = pipeline.training_batch(data.train, train_cfg.batch_size, config.data.seed, step,
-                                    data.image_scale, len(devices))
-    replicated, metrics = iteration(replicated, batch, replicated_predictor)
-    done = step + 1
-    if done % train_cfg.log_every == 0 or done == train_cfg.num_steps or done == first_step + 1:
-      scalars = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
-      _check_finite(done, scalars)
-      writer.write_scalars(done, scalars)
-      progress.report(done, scalars)
-    if done % train_cfg.sample_every == 0 or done == train_cfg.num_steps:
-      sampler.write(_host_state(replicated), done, workdir, writer, data.image_scale)
-    if done % train_cfg.checkpoint_every == 0 or done == train_cfg.num_steps:
-      checkpointer.save(done, _host_state(replicated))
-  writer.close()
+  try:
+    for step in range(first_step, train_cfg.num_steps):
+      batch = pipeline.training_batch(run.data.train, train_cfg.batch_size, run.config.data.seed,
+                                      step, run.data.normalisation, len(run.devices))
+      replicated, metrics = iteration(replicated, batch, replicated_predictor)
+      done = step + 1
+      if _due(done, train_cfg.log_every, train_cfg.num_steps) or done == first_step + 1:
+        scalars = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
+        _check_finite(done, scalars)
+        writer.write_scalars(done, scalars)
+        progress.report(done, scalars)
+      if _due(done, train_cfg.sample_every, train_cfg.num_steps):
+        run.sampler.write(_host_state(replicated), done, run.workdir, writer,
+                          run.data.normalisation)
+      if _due(done, train_cfg.checkpoint_every, train_cfg.num_steps):
+        run.checkpointer.save(done, _host_state(replicated))
+  finally:
+    writer.close()
   return _host_state(replicated)
+
+
+def _due(step: int, every: int, last: int) -> bool:
+  """Whether periodic work falls on `step`: every `every` steps, and always at the last one."""
+  return step % every == 0 or step == last
 
 
 def _host_state(replicated: state_lib.GANState) -> state_lib.GANState:
