@@ -19,6 +19,14 @@ rounding (~1e-5 pe, from XLA's batch-size dependent code) whatever `chunk_size` 
 Not modelled (documented simplifications): the hexagonal pixel layout and trigger, atmospheric
 absorption, the geomagnetic field, muon rings, time information, and the zenith-angle dependence
 of the light pool; the camera's mirror flip is absorbed in the sign of the impact azimuth.
+
+Command line: simulate a data set into a `jaxgan.data.hdf5` file, in pieces of bounded memory,
+with a progress line (events done, events/s), the file equal bit for bit to
+`simulate(jax.random.key(seed), num, config)`; any simulator field is overridden as
+`--sim.<field>=<value>` (type-checked, misspelt fields refused):
+
+  python -m jaxgan.data.toy_iact --output=toy.h5 --num=100000 --seed=0 \
+      [--sim.energy_min_tev=0.2 --sim.nsb_rate_pe=2 --piece_size=16384]
 """
 
 import functools
@@ -468,3 +476,102 @@ def simulate(key: Array, num: int,
   if pending is not None:
     store(*pending)
   return images, labels
+
+
+# Command line: `python -m jaxgan.data.toy_iact --output=toy.h5` (see the module docstring).
+# Imported here, after the simulator, to keep its definitions first; hdf5 imports no jaxgan
+# module but `labels`, so there is no import cycle.
+import importlib.metadata  # noqa: E402  pylint: disable=g-import-not-at-top,g-bad-import-order
+import json  # noqa: E402  pylint: disable=g-import-not-at-top,g-bad-import-order
+import time  # noqa: E402  pylint: disable=g-import-not-at-top,g-bad-import-order
+from typing import Sequence  # noqa: E402  pylint: disable=g-import-not-at-top,g-bad-import-order
+
+from absl import app  # noqa: E402  pylint: disable=g-import-not-at-top
+from absl import flags  # noqa: E402  pylint: disable=g-import-not-at-top
+from absl import logging  # noqa: E402  pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # noqa: E402  pylint: disable=g-import-not-at-top
+
+from jaxgan.data import hdf5  # noqa: E402  pylint: disable=g-import-not-at-top
+
+
+def _jaxgan_version() -> str:
+  try:
+    return importlib.metadata.version('jaxgan')
+  except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+    return 'unknown'
+
+
+def _simulate_range(key: Array, start: int, stop: int, config: ml_collections.FrozenConfigDict
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """Events start .. stop - 1 exactly as `simulate(key, num >= stop, config)` gives them: `start`
+  is a multiple of `chunk_size`, so the chunks are those of `simulate`, by the same function."""
+  chunks = jax.device_get([_simulate_chunk(key, chunk_start, config)
+                           for chunk_start in range(start, stop, config.chunk_size)])
+  images = np.concatenate([chunk[0] for chunk in chunks])[:stop - start]
+  labels = {name: np.concatenate([chunk[1][name] for chunk in chunks])[:stop - start]
+            for name in chunks[0][1]}
+  return images, labels
+
+
+def simulate_to_file(path: str, num: int, seed: int, config: ml_collections.ConfigDict,
+                     piece_size: int = 16_384) -> None:
+  """Simulates `num` events into a jaxgan HDF5 file, piece by piece (bounded memory).
+
+  The file holds exactly `simulate(jax.random.key(seed), num, config)` (bit for bit; pieces are
+  rounded up to whole `config.chunk_size` chunks), its provenance the config, seed and versions.
+
+  Args:
+    path: the file to write (atomically, `jaxgan.data.hdf5.append_writer`).
+    num: number of events, >= 1.
+    seed: the simulation seed.
+    config: simulator parameters (`default_config()` with overrides).
+    piece_size: events simulated and written at a time.
+  """
+  frozen = ml_collections.FrozenConfigDict(config)
+  _check_config(frozen)
+  piece = -(-max(piece_size, 1) // frozen.chunk_size) * frozen.chunk_size
+  provenance = {
+      'simulator': 'jaxgan.data.toy_iact', 'jaxgan_version': _jaxgan_version(),
+      'jax_version': jax.__version__, 'seed': seed, 'num': num,
+      'config': json.loads(frozen.to_json()),
+      'events': 'toy_iact.simulate(jax.random.key(seed), num, config): event n from '
+                'jax.random.fold_in(key, n)'}
+  shape = (frozen.image_size, frozen.image_size, 1)
+  key, begin = jax.random.key(seed), time.monotonic()
+  with hdf5.append_writer(path, shape, pixel_size_deg=frozen.pixel_size_deg,
+                          provenance=provenance, source='toy_iact') as writer:
+    for start in range(0, num, piece):
+      stop = min(start + piece, num)
+      writer.append(*_simulate_range(key, start, stop, frozen))
+      rate = stop / max(time.monotonic() - begin, 1e-9)
+      logging.info('%d/%d events | %.0f events/s | ETA %.0fs', stop, num, rate,
+                   (num - stop) / rate)
+  logging.info('Wrote %s', path)
+
+
+def _define_flags() -> None:
+  """The flags of `main`; defined only when this module is the program, so that importing the
+  simulator adds no flags to other programs."""
+  flags.DEFINE_string('output', None, 'The HDF5 file to write (jaxgan.data.hdf5 format).',
+                      required=True)
+  flags.DEFINE_integer('num', 100_000, 'Number of events.', lower_bound=1)
+  flags.DEFINE_integer('seed', 0, 'Simulation seed: the file equals '
+                       'simulate(jax.random.key(seed), num, config).')
+  flags.DEFINE_integer('piece_size', 16_384, 'Events simulated and written at a time (rounded '
+                       'up to whole --sim.chunk_size chunks).', lower_bound=1)
+  config_flags.DEFINE_config_dict('sim', default_config(), 'Simulator parameters; override any '
+                                  'field as --sim.<field>=<value>.', lock_config=True)
+
+
+def main(argv: Sequence[str]) -> None:
+  """Writes the file the flags describe (`simulate_to_file`)."""
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  values = flags.FLAGS
+  simulate_to_file(values.output, values.num, values.seed, values.sim,
+                   piece_size=values.piece_size)
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)

@@ -1,0 +1,330 @@
+"""Tests of the jaxgan HDF5 format (`jaxgan.data.hdf5`) and the toy_iact command line.
+
+Files are written with small random images (many chunks of a few images) and checked against the
+numpy arrays they were written from; reads are counted by wrapping `h5py.Dataset.__getitem__`,
+and broken files are made by editing valid ones with h5py directly.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import h5py
+import jax
+import numpy as np
+import pytest
+
+from jaxgan.data import dataset
+from jaxgan.data import hdf5
+from jaxgan.data import toy_iact
+
+NUM, SHAPE, CHUNK = 300, (6, 5, 1), 16
+PROVENANCE = {'simulator': 'test', 'seed': 7, 'config': {'a': 1.5, 'b': [1, 2]}}
+
+
+def _example(num: int = NUM, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  rng = np.random.default_rng(seed)
+  images = (10.0 * rng.standard_normal((num,) + SHAPE)).astype(np.float32)
+  labels = {'particletype': rng.integers(0, 2, num).astype(np.int32),
+            'energy': rng.uniform(-1.3, 1.7, num).astype(np.float32),
+            'direction': rng.standard_normal((num, 2)).astype(np.float32)}
+  return images, labels
+
+
+def _write(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None:
+  hdf5.write(path, images, labels, pixel_size_deg=0.1, provenance=PROVENANCE, source='test',
+             chunk_images=CHUNK)
+
+
+def _writer(path):
+  return hdf5.append_writer(path, SHAPE, pixel_size_deg=0.1, provenance=PROVENANCE,
+                            source='test', chunk_images=CHUNK)
+
+
+@pytest.fixture
+def example(tmp_path) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
+  path = str(tmp_path / 'split.h5')
+  images, labels = _example()
+  _write(path, images, labels)
+  return path, images, labels
+
+
+def _slab(selection, length: int) -> tuple[int, int]:
+  """(start, stop) of a read of whole images; fails for any other (fancy) selection."""
+  if selection is Ellipsis:
+    return 0, length
+  if isinstance(selection, slice):
+    return selection.indices(length)[:2]
+  return int(selection), int(selection) + 1
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple[int, int]]:
+  """(start, stop) of every read of an h5py dataset of images (rank 4) from now on."""
+  recorded = []
+  original = h5py.Dataset.__getitem__
+
+  def counting(self, selection):
+    if self.ndim == 4:
+      recorded.append(_slab(selection, len(self)))
+    return original(self, selection)
+
+  monkeypatch.setattr(h5py.Dataset, '__getitem__', counting)
+  return recorded
+
+
+def _assert_split_equal(split: dataset.Split, images: np.ndarray, labels: dict) -> None:
+  np.testing.assert_array_equal(np.asarray(split.images), images, strict=True)
+  assert set(split.labels) == set(labels)
+  for name, values in labels.items():
+    np.testing.assert_array_equal(split.labels[name], values, strict=True)
+
+
+def test_round_trip_is_exact(example):
+  path, images, labels = example
+  _assert_split_equal(hdf5.read(path), images, labels)
+  assert hdf5.read_metadata(path) == {
+      'format_version': 1, 'pixel_size_deg': 0.1, 'image_shape': SHAPE, 'source': 'test',
+      'provenance': PROVENANCE}
+  with h5py.File(path, 'r') as f:
+    assert f.attrs['format'] == hdf5.FORMAT == 'jaxgan-iact'
+    assert f['images'].chunks == (CHUNK,) + SHAPE and f['images'].compression is None
+  assert os.listdir(os.path.dirname(path)) == ['split.h5']  # no partial file left
+
+
+def test_lazy_indexing_equals_numpy(example):
+  path, images, _ = example
+  lazy = hdf5.open_split(path).images
+  assert (lazy.shape, lazy.dtype, len(lazy)) == (images.shape, np.float32, NUM)
+  rng = np.random.default_rng(1)
+  indices = [rng.integers(-NUM, NUM, 80), np.array([7, 3, 7, 7, 299, 0, -1, 3]),
+             np.arange(40, 10, -3), np.array([], np.int64), np.array([5], np.uint8), [4, 2]]
+  keys = indices + [0, 17, -1, np.int64(123), slice(None), slice(10, 50), slice(None, None, 7),
+                    slice(None, None, -4), slice(250, 1000), slice(30, 10)]
+  for key in keys:
+    np.testing.assert_array_equal(lazy[key], images[key], strict=True)
+  for bad, error in [(NUM, IndexError), (np.array([1, -NUM - 1]), IndexError),
+                     (np.array([True, False]), TypeError), ((1, 2), TypeError)]:
+    with pytest.raises(error):
+      lazy[bad]  # pylint: disable=pointless-statement
+
+
+def test_take_of_open_split_equals_in_memory(example):
+  path, images, labels = example
+  indices = np.random.default_rng(2).permutation(np.repeat(np.arange(0, NUM, 11), 2))
+  expected = dataset.Split(images, labels).take(indices)
+  taken = hdf5.open_split(path).take(indices)
+  assert isinstance(taken.images, np.ndarray)
+  _assert_split_equal(taken, expected.images, expected.labels)
+
+
+def test_lazy_batch_reads_only_its_rows(example, reads):
+  path, images, _ = example
+  lazy = hdf5.open_split(path).images
+  reads.clear()  # validation scanned the file
+  batch = np.array([250, 3, 4, 5, 250, 120, 6, 40, 41, 3])
+  np.testing.assert_array_equal(lazy[batch], images[batch])
+  assert sorted(reads) == [(3, 7), (40, 42), (120, 121), (250, 251)]  # runs of sorted rows
+
+
+def test_compressed_file_reads_each_chunk_once(tmp_path, reads):
+  """A compressed file of another writer: one read per chunk touched, inside that chunk."""
+  path = str(tmp_path / 'gzip.h5')
+  images, labels = _example()
+  _write(path, images, labels)
+  with h5py.File(path, 'r+') as f:
+    del f['images']
+    f.create_dataset('images', data=images, chunks=(CHUNK,) + SHAPE, compression='gzip')
+  lazy = hdf5.open_split(path).images
+  reads.clear()
+  batch = np.array([5, 290, 1, 17, 31, 5, 16, 200])
+  np.testing.assert_array_equal(lazy[batch], images[batch])
+  assert sorted(reads) == [(1, 6), (16, 32), (200, 201), (290, 291)]
+
+
+def test_streamed_reading_equals_in_memory(example, reads, monkeypatch):
+  path, images, _ = example
+  monkeypatch.setattr(hdf5, '_STREAM_BYTES', 3 * CHUNK * images[0].nbytes)  # 3 chunks a read
+  lazy = hdf5.open_split(path).images
+  assert reads == [(start, min(start + 48, NUM)) for start in range(0, NUM, 48)]
+  pieces = [lazy[start:start + 37] for start in range(0, NUM, 37)]
+  np.testing.assert_array_equal(np.concatenate(pieces), images, strict=True)
+  np.testing.assert_array_equal(np.asarray(lazy), images, strict=True)
+  reads.clear()
+  np.testing.assert_array_equal(lazy.sample_pixels(100), images.reshape(-1)[:100], strict=True)
+  assert reads == [(0, 4)]  # 30 pixels per image
+  np.testing.assert_array_equal(lazy.sample_pixels(10**9), images.reshape(-1), strict=True)
+
+
+def test_append_writer_in_pieces_equals_one_write(tmp_path, example):
+  path, images, labels = example
+  pieced = str(tmp_path / 'pieced.h5')
+  with _writer(pieced) as writer:
+    for start, stop in [(0, 1), (1, 100), (100, 100), (100, 250), (250, NUM)]:
+      writer.append(images[start:stop], {k: v[start:stop] for k, v in labels.items()})
+    assert len(writer) == NUM
+  _assert_split_equal(hdf5.read(pieced), images, labels)
+  assert hdf5.read_metadata(pieced) == hdf5.read_metadata(path)
+  with h5py.File(path, 'r') as one, h5py.File(pieced, 'r') as several:
+    assert {k: (v.shape, v.dtype, v.chunks) for k, v in one.items()} == {
+        k: (v.shape, v.dtype, v.chunks) for k, v in several.items()}
+
+
+def test_exception_in_append_writer_leaves_no_file(tmp_path):
+  path = tmp_path / 'split.h5'
+  images, labels = _example()
+  with pytest.raises(RuntimeError, match='crash'):
+    with _writer(path) as writer:
+      writer.append(images, labels)
+      raise RuntimeError('crash')
+  assert not os.listdir(tmp_path)
+
+
+def test_failed_write_keeps_the_previous_file(example):
+  path, images, labels = example
+  bad = images.copy()
+  bad[42, 1, 2, 0] = np.nan
+  with pytest.raises(ValueError, match='image 42 has NaN'):
+    _write(path, bad, labels)
+  with pytest.raises(RuntimeError):
+    with _writer(path) as writer:
+      writer.append(images[:5], {k: v[:5] for k, v in labels.items()})
+      raise RuntimeError('crash')
+  _assert_split_equal(hdf5.read(path), images, labels)
+  assert os.listdir(os.path.dirname(path)) == ['split.h5']
+
+
+def _replace(name: str, make):
+  """An edit of a valid file: dataset `name` replaced by make(old values)."""
+  def edit(f: h5py.File) -> None:
+    values = f[name][...]
+    del f[name]
+    f.create_dataset(name, data=make(values))
+  return edit
+
+
+def _set(name: str, index, value):
+  def change(values):
+    values[index] = value
+    return values
+  return _replace(name, change)
+
+
+def _set_attribute(name: str, value):
+  def edit(f: h5py.File) -> None:
+    f.attrs[name] = value
+  return edit
+
+
+def _empty(f: h5py.File) -> None:
+  for name in ('images', 'particletype', 'energy', 'direction'):
+    _replace(name, lambda v: v[:0])(f)
+
+
+BAD_FILES = {  # case: (edit, dataset or attribute named, problem in the message)
+    'images missing': (lambda f: f.__delitem__('images'), 'images', 'missing'),
+    'energy missing': (lambda f: f.__delitem__('energy'), 'energy', 'missing'),
+    'images 3-d': (_replace('images', lambda v: v[..., 0]), 'images', '4 dimensions'),
+    'images float64': (_replace('images', lambda v: v.astype(np.float64)), 'images', 'float32'),
+    'images NaN': (_set('images', (123, 2, 1, 0), np.nan), 'images', 'image 123 has NaN'),
+    'images inf': (_set('images', (NUM - 1, 0, 0, 0), -np.inf), 'images', f'image {NUM - 1}'),
+    'labels too short': (_replace('energy', lambda v: v[:-1]), 'energy', 'one entry per image'),
+    'particletype float': (_replace('particletype', lambda v: v.astype(np.float32)),
+                           'particletype', 'integer'),
+    'particletype 2': (_set('particletype', 9, 2), 'particletype', 'entry 9 (2)'),
+    'direction 1-d': (_replace('direction', lambda v: v[:, 0]), 'direction', 'shape'),
+    'direction 3 columns': (_replace('direction', lambda v: np.pad(v, ((0, 0), (0, 1)))),
+                            'direction', 'shape'),
+    'energy NaN': (_set('energy', 5, np.nan), 'energy', 'entry 5 (nan) is NaN'),
+    'direction inf': (_set('direction', (7, 1), np.inf), 'direction', 'entry 7'),
+    'empty split': (_empty, 'images', 'empty'),
+    'wrong format': (_set_attribute('format', 'other'), 'format', "expected 'jaxgan-iact'"),
+    'newer version': (_set_attribute('format_version', 2), 'format_version', 'version 1'),
+    'no pixel size': (lambda f: f.attrs.__delitem__('pixel_size_deg'), 'pixel_size_deg',
+                      'missing'),
+    'image_shape mismatch': (_set_attribute('image_shape', np.array([5, 6, 1])), 'image_shape',
+                             'says (5, 6, 1)'),
+    'provenance not JSON': (_set_attribute('provenance', '{seed: 1'), 'provenance', 'JSON'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_FILES))
+def test_bad_file_is_refused_with_one_clear_message(example, case):
+  path, _, _ = example
+  edit, name, problem = BAD_FILES[case]
+  with h5py.File(path, 'r+') as f:
+    edit(f)
+  with open(path, 'rb') as f:
+    content = f.read()
+  for reader in (hdf5.validate, hdf5.open_split, hdf5.read):
+    with pytest.raises(ValueError) as raised:
+      reader(path)
+    message = str(raised.value)
+    assert message.startswith(f'{path}: ') and f"'{name}'" in message and problem in message
+  with open(path, 'rb') as f:
+    assert f.read() == content  # reading lost nothing
+
+
+def test_missing_or_foreign_file_is_refused(tmp_path):
+  missing, text = str(tmp_path / 'missing.h5'), tmp_path / 'text.h5'
+  with pytest.raises(FileNotFoundError, match=re.escape(missing)):
+    hdf5.open_split(missing)
+  text.write_text('not hdf5')
+  with pytest.raises(ValueError, match=re.escape(f'{text}: not an HDF5 file')):
+    hdf5.validate(text)
+
+
+BAD_WRITES = {  # case: (edit of {'images': ..., labels...}, dataset named, problem in the message)
+    'images NaN': (lambda a: a['images'].__setitem__((77, 0, 0, 0), np.nan), 'images', 'image 77'),
+    'images 3-d': (lambda a: a.update(images=a['images'][..., 0]), 'images', '4 dimensions'),
+    'images float64': (lambda a: a.update(images=a['images'].astype(np.float64)), 'images',
+                       'float32'),
+    'empty': (lambda a: a.update({k: v[:0] for k, v in a.items()}), 'images', 'empty'),
+    'energy too long': (lambda a: a.update(energy=np.zeros(NUM + 1, np.float32)), 'energy',
+                        'one entry per image'),
+    'particletype float': (lambda a: a.update(particletype=np.ones(NUM)), 'particletype',
+                           'integer'),
+    'direction 1-d': (lambda a: a.update(direction=np.zeros(NUM, np.float32)), 'direction',
+                      'shape'),
+    'direction NaN': (lambda a: a['direction'].__setitem__((3, 0), np.nan), 'direction',
+                      'entry 3'),
+    'label missing': (lambda a: a.pop('energy'), 'energy', 'missing'),
+    'label unknown': (lambda a: a.update(charge=np.zeros(NUM)), 'charge', 'unknown label'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_WRITES))
+def test_bad_input_is_refused_by_write(tmp_path, case):
+  path = str(tmp_path / 'split.h5')
+  images, labels = _example()
+  arrays = {'images': images, **labels}
+  edit, name, problem = BAD_WRITES[case]
+  edit(arrays)
+  with pytest.raises(ValueError) as raised:
+    _write(path, arrays.pop('images'), arrays)
+  message = str(raised.value)
+  assert message.startswith(f'{path}: ') and f"'{name}'" in message and problem in message
+  assert not os.listdir(tmp_path)
+
+
+def test_toy_iact_command_line_writes_simulate_output(tmp_path):
+  path = str(tmp_path / 'toy.h5')
+  command = [sys.executable, '-m', 'jaxgan.data.toy_iact', f'--output={path}', '--num=300',
+             '--seed=3', '--piece_size=100', '--sim.chunk_size=64', '--sim.energy_min_tev=0.2']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
+                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert done.returncode == 0, done.stderr
+  progress = [line for line in done.stderr.splitlines() if 'events/s' in line]
+  assert [line.split('] ')[1].split(' |')[0] for line in progress] == [
+      '128/300 events', '256/300 events', '300/300 events']  # pieces of 2 chunks of 64
+  hdf5.validate(path)
+  config = toy_iact.default_config()
+  config.update(chunk_size=64, energy_min_tev=0.2)
+  images, labels = toy_iact.simulate(jax.random.key(3), 300, config)
+  _assert_split_equal(hdf5.read(path), images, labels)
+  metadata = hdf5.read_metadata(path)
+  assert (metadata['source'], metadata['pixel_size_deg'], metadata['image_shape']) == (
+      'toy_iact', 0.1, (43, 43, 1))
+  provenance = metadata['provenance']
+  assert (provenance['seed'], provenance['num'], provenance['config']) == (3, 300, config.to_dict())
