@@ -18,8 +18,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Root of every random draw of the GAN run (initialisation, noise, penalty).
 
   config.data = data = ml_collections.ConfigDict()
-  data.name = 'toy_iact'  # Dataset (jaxgan.data.DATASETS): 'toy_iact' = built-in simulator.
-  data.path = ''  # File or folder of the dataset, for datasets read from disk.
+  data.name = 'toy_iact'  # Dataset (data/dataset.py DATASETS): 'toy_iact' (simulator), 'hdf5'.
+  data.path = ''  # File of the dataset (hdf5: the training split), for datasets read from disk.
+  data.validation_path = ''  # hdf5: the validation split's file; '' = hold out part of data.path.
   data.num_examples = 20_000  # Events to simulate (toy_iact); split into train and validation.
   data.validation_fraction = 0.2  # Share of the examples held out for validation (the source: 20%).
   data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from jaxgan import logs
-from jaxgan.data.dataset import Split
+from jaxgan.data.split import Split
 from jaxgan.data.pipeline import Normalisation
 from jaxgan.data import labels as labels_lib
 

@@ -33,14 +33,15 @@ from jaxgan import steps
 from jaxgan.data import labels as labels_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
+from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
 
 @dataclasses.dataclass(frozen=True)
 class RunData:
   """The data of a run: the splits (physical units) and their mapping to network units."""
-  train: data_lib.Split
-  validation: data_lib.Split
+  train: Split
+  validation: Split
   normalisation: pipeline.Normalisation
 
 

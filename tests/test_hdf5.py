@@ -17,18 +17,20 @@ import pytest
 
 from jaxgan.data import dataset
 from jaxgan.data import hdf5
+from jaxgan.data import labels as labels_lib
 from jaxgan.data import toy_iact
 
 NUM, SHAPE, CHUNK = 300, (6, 5, 1), 16
 PROVENANCE = {'simulator': 'test', 'seed': 7, 'config': {'a': 1.5, 'b': [1, 2]}}
 
 
-def _example(num: int = NUM, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-  rng = np.random.default_rng(seed)
-  images = (10.0 * rng.standard_normal((num,) + SHAPE)).astype(np.float32)
-  labels = {'particletype': rng.integers(0, 2, num).astype(np.int32),
-            'energy': rng.uniform(-1.3, 1.7, num).astype(np.float32),
-            'direction': rng.standard_normal((num, 2)).astype(np.float32)}
+def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """NUM random images of SHAPE and labels, in the dtypes of the format."""
+  rng = np.random.default_rng(0)
+  images = (10.0 * rng.standard_normal((NUM,) + SHAPE)).astype(np.float32)
+  labels = {'particletype': rng.integers(0, 2, NUM).astype(np.int32),
+            'energy': rng.uniform(-1.3, 1.7, NUM).astype(np.float32),
+            'direction': rng.standard_normal((NUM, 2)).astype(np.float32)}
   return images, labels
 
 
@@ -123,9 +125,10 @@ def test_lazy_batch_reads_only_its_rows(example, reads):
   path, images, _ = example
   lazy = hdf5.open_split(path).images
   reads.clear()  # validation scanned the file
-  batch = np.array([250, 3, 4, 5, 250, 120, 6, 40, 41, 3])
+  batch = np.array([250, 3, 4, 5, 250, 120, 6, 40, 41, 3, 9, 15, 16])
   np.testing.assert_array_equal(lazy[batch], images[batch])
-  assert sorted(reads) == [(3, 7), (40, 42), (120, 121), (250, 251)]  # runs of sorted rows
+  # Runs of sorted rows (chunks are 0-15, 16-31, ...): each row read once, no other row.
+  assert sorted(reads) == [(3, 7), (9, 10), (15, 17), (40, 42), (120, 121), (250, 251)]
 
 
 def test_compressed_file_reads_each_chunk_once(tmp_path, reads):
@@ -152,9 +155,10 @@ def test_streamed_reading_equals_in_memory(example, reads, monkeypatch):
   np.testing.assert_array_equal(np.concatenate(pieces), images, strict=True)
   np.testing.assert_array_equal(np.asarray(lazy), images, strict=True)
   reads.clear()
-  np.testing.assert_array_equal(lazy.sample_pixels(100), images.reshape(-1)[:100], strict=True)
-  assert reads == [(0, 4)]  # 30 pixels per image
-  np.testing.assert_array_equal(lazy.sample_pixels(10**9), images.reshape(-1), strict=True)
+  split = hdf5.open_split(path)
+  np.testing.assert_array_equal(split.pixel_sample(100), images.reshape(-1)[:100], strict=True)
+  assert reads[-1] == (0, 4)  # 30 pixels per image: only the first 4 images are read
+  np.testing.assert_array_equal(split.pixel_sample(10**9), images.reshape(-1), strict=True)
 
 
 def test_append_writer_in_pieces_equals_one_write(tmp_path, example):
@@ -179,6 +183,17 @@ def test_exception_in_append_writer_leaves_no_file(tmp_path):
       writer.append(images, labels)
       raise RuntimeError('crash')
   assert not os.listdir(tmp_path)
+
+
+def test_bad_piece_adds_nothing_and_names_its_image(tmp_path):
+  images, labels = _example()
+  images[150, 0, 0, 0] = np.inf
+  with _writer(tmp_path / 'split.h5') as writer:
+    writer.append(images[:100], {k: v[:100] for k, v in labels.items()})
+    with pytest.raises(ValueError, match='image 150 has NaN or infinite'):
+      writer.append(images[100:], {k: v[100:] for k, v in labels.items()})
+    assert len(writer) == 100
+  assert len(hdf5.read(tmp_path / 'split.h5')) == 100
 
 
 def test_failed_write_keeps_the_previous_file(example):
@@ -218,7 +233,7 @@ def _set_attribute(name: str, value):
 
 
 def _empty(f: h5py.File) -> None:
-  for name in ('images', 'particletype', 'energy', 'direction'):
+  for name in ('images',) + labels_lib.LABEL_KEYS:
     _replace(name, lambda v: v[:0])(f)
 
 
@@ -227,7 +242,8 @@ BAD_FILES = {  # case: (edit, dataset or attribute named, problem in the message
     'energy missing': (lambda f: f.__delitem__('energy'), 'energy', 'missing'),
     'images 3-d': (_replace('images', lambda v: v[..., 0]), 'images', '4 dimensions'),
     'images float64': (_replace('images', lambda v: v.astype(np.float64)), 'images', 'float32'),
-    'images NaN': (_set('images', (123, 2, 1, 0), np.nan), 'images', 'image 123 has NaN'),
+    'images NaN': (_set('images', (slice(123, NUM, 77), 2, 1, 0), np.nan), 'images',
+                   'image 123 has NaN'),
     'images inf': (_set('images', (NUM - 1, 0, 0, 0), -np.inf), 'images', f'image {NUM - 1}'),
     'labels too short': (_replace('energy', lambda v: v[:-1]), 'energy', 'one entry per image'),
     'particletype float': (_replace('particletype', lambda v: v.astype(np.float32)),
@@ -250,8 +266,9 @@ BAD_FILES = {  # case: (edit, dataset or attribute named, problem in the message
 
 
 @pytest.mark.parametrize('case', sorted(BAD_FILES))
-def test_bad_file_is_refused_with_one_clear_message(example, case):
+def test_bad_file_is_refused_with_one_clear_message(example, case, monkeypatch):
   path, _, _ = example
+  monkeypatch.setattr(hdf5, '_STREAM_BYTES', 1000)  # images scanned 8 at a time
   edit, name, problem = BAD_FILES[case]
   with h5py.File(path, 'r+') as f:
     edit(f)

@@ -12,6 +12,8 @@ import pytest
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
+from jaxgan.data import hdf5
+from jaxgan.data import toy_iact
 from tests.helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,3 +122,18 @@ def test_bad_config_override_stops_with_a_message_naming_it(tmp_path, override, 
   assert result.returncode != 0
   assert message in result.stderr
   assert not os.path.exists(tmp_path / 'config.json')
+
+
+def test_trains_from_hdf5_split_files(tmp_path, predictor_dir):
+  config = config_with_predictor(predictor_dir, num_steps=1)
+  images, labels = toy_iact.simulate(jax.random.key(3), 48, config.data.toy_iact)
+  for name, rows in (('train', slice(0, 32)), ('validation', slice(32, 48))):
+    hdf5.write(tmp_path / f'{name}.h5', images[rows], {k: v[rows] for k, v in labels.items()},
+               pixel_size_deg=0.1, provenance={'test': name}, source='toy_iact')
+  config.data.name = 'hdf5'
+  config.data.path = str(tmp_path / 'train.h5')
+  config.data.validation_path = str(tmp_path / 'validation.h5')
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(state.step) == 1
+  facts = json.load(open(tmp_path / 'run' / 'dataset.json'))
+  assert (facts['num_train'], facts['num_validation']) == (32, 16)

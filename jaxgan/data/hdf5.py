@@ -4,13 +4,15 @@ Layout of a file (`FORMAT` 'jaxgan-iact', `FORMAT_VERSION` 1):
 
 | name | kind | content |
 | --- | --- | --- |
-| `images` | dataset (N, H, W, C) float32 | pixel charges in photoelectrons (physical units) |
+| `images` | dataset (N, H, W, C) float32 | pixel charges, photoelectrons |
 | `particletype` | dataset (N,) int32 | gamma 1, proton 0 (`jaxgan.data.labels`) |
 | `energy` | dataset (N,) float32 | log10(E / TeV) |
-| `direction` | dataset (N, 2) float32 | arrival direction relative to the pointing, degrees (x, y) |
+| `direction` | dataset (N, 2) float32 | arrival direction - pointing, degrees (x, y) |
 | `format`, `format_version` | attributes | 'jaxgan-iact', 1 |
-| `pixel_size_deg`, `image_shape` | attributes | the camera: pixel field of view, (H, W, C) |
-| `source`, `provenance` | attributes | where the events come from ('toy_iact', ...) and a JSON object: simulator version, seed and config, or the source files |
+| `pixel_size_deg` | attribute | the camera's pixel field of view, degrees |
+| `image_shape` | attribute | (H, W, C) |
+| `source` | attribute | the origin of the events, e.g. 'toy_iact' |
+| `provenance` | attribute | JSON object: simulator version, seed and config, or source files |
 
 Storage decisions:
 - Images are chunked by `chunk_images` (default 256) whole images along N, ~1.9 MB for 43x43x1,
@@ -26,12 +28,13 @@ Storage decisions:
   clobbers a previous one) under `path`.
 
 Reading: `open_split` keeps the images on disk behind `LazyImages` (labels are small and loaded),
-`read` loads everything. Both validate the whole file first (attributes, dataset shapes and
-dtypes, finite values, particle types, a non-empty split; the images are scanned in blocks of
-whole chunks of about `_STREAM_BYTES`), and any problem raises one ValueError naming the file,
-the dataset (or attribute) and the problem. Readers accept any integer dtype for `particletype`
-and any floating dtype for `energy` and `direction` (returned as int32 / float32); images must
-be float32.
+`read` loads everything. Both check the whole file first: attributes, dataset shapes and dtypes,
+a non-empty split, finite labels and pixels, particle types 0 or 1; `validate` and `open_split`
+scan the images in blocks of whole chunks (about `_STREAM_BYTES`), never loading them whole.
+Any problem raises one ValueError naming the file, the dataset (or attribute) and the problem
+(the first bad image or entry by index). Readers accept any integer dtype for `particletype` and
+any floating dtype for `energy` and `direction` (returned as int32 / float32); images must be
+float32. Writers apply the same checks to each piece before writing it.
 
 This module does not import `jaxgan.data.dataset` at import time, so that `dataset` may import it.
 """
@@ -40,15 +43,13 @@ import contextlib
 import json
 import math
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import h5py
 import numpy as np
 
 from jaxgan.data import labels as labels_lib
-
-if TYPE_CHECKING:
-  from jaxgan.data.dataset import Split
+from jaxgan.data.split import Split
 
 FORMAT = 'jaxgan-iact'
 FORMAT_VERSION = 1
@@ -379,19 +380,6 @@ class LazyImages:
     keys = rows // self._chunk_rows if self._whole_chunks else rows - np.arange(len(rows))
     return np.split(rows, np.flatnonzero(np.diff(keys)) + 1)
 
-  def sample_pixels(self, max_pixels: int) -> np.ndarray:
-    """The first `max_pixels` pixels in storage order (= `images.reshape(-1)[:max_pixels]`),
-    read from the first images only: a sample for pixel statistics.
-
-    Args:
-      max_pixels: the number of pixels wanted (fewer if the split has fewer).
-
-    Returns:
-      1-d float32 array.
-    """
-    count = min(len(self), -(-max_pixels // math.prod(self.shape[1:])))
-    return self[:count].reshape(-1)[:max_pixels]
-
   def close(self) -> None:
     """Closes the file; the object cannot read afterwards."""
     self._file.close()
@@ -429,11 +417,6 @@ def _checked_contents(file: h5py.File, path: str) -> dict[str, np.ndarray]:
   return _checked_labels(datasets, len(images), path)
 
 
-def _split(images: Any, labels: dict[str, np.ndarray]) -> 'Split':
-  from jaxgan.data import dataset  # pylint: disable=g-import-not-at-top  (dataset may import us)
-  return dataset.Split(images, labels)
-
-
 def validate(path: PathLike) -> None:
   """Checks a split file completely (images scanned in blocks, never loaded whole).
 
@@ -450,7 +433,7 @@ def validate(path: PathLike) -> None:
     _check_finite_images(file['images'], _where(path, 'images'))
 
 
-def open_split(path: PathLike) -> 'Split':
+def open_split(path: PathLike) -> Split:
   """A validated split whose images stay on disk (`LazyImages`, the file kept open).
 
   Args:
@@ -466,10 +449,10 @@ def open_split(path: PathLike) -> 'Split':
   except BaseException:
     file.close()
     raise
-  return _split(LazyImages(file), labels)
+  return Split(LazyImages(file), labels)
 
 
-def read(path: PathLike) -> 'Split':
+def read(path: PathLike) -> Split:
   """A validated split loaded into memory.
 
   Args:
@@ -483,7 +466,7 @@ def read(path: PathLike) -> 'Split':
     labels = _checked_contents(file, path)
     images = file['images'][...]
   _check_finite_images(images, _where(path, 'images'))
-  return _split(images, labels)
+  return Split(images, labels)
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from jaxgan.data.dataset import Split
+from jaxgan.data.split import Split
 
 
 @functools.lru_cache(maxsize=2)
@@ -59,9 +59,17 @@ class Normalisation:
 
 
 def noise_scale(split: Split, max_pixels: int = 10_000_000) -> float:
-  """Robust noise level of a split's pixels: 1.4826 x median absolute deviation (on a sample)."""
-  pixels = split.images.reshape(-1)[:max_pixels].astype(np.float64)
-  return float(1.4826 * np.median(np.abs(pixels - np.median(pixels))))
+  """Robust noise level of a split's pixels: 1.4826 x median absolute deviation (on a sample).
+
+  Cleaned images (most pixels exactly 0) have no noise to measure; their scale is then the median
+  magnitude of the non-zero pixels, and 1 for all-zero images.
+  """
+  pixels = split.pixel_sample(max_pixels).astype(np.float64)
+  robust = 1.4826 * np.median(np.abs(pixels - np.median(pixels)))
+  if robust > 0:
+    return float(robust)
+  nonzero = np.abs(pixels[pixels != 0])
+  return float(np.median(nonzero)) if nonzero.size else 1.0
 
 
 def shard(array: np.ndarray, num_devices: int) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""A labelled split of images (train or validation), held in memory or read lazily from disk."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from jaxgan.data import labels as labels_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """A labelled set of images held in memory.
+
+  Attributes:
+    images: (N, H, W, C) float32.
+    labels: `particletype` (N,) int32, `energy` (N,) float32, `direction` (N, 2) float32.
+  """
+  images: np.ndarray
+  labels: dict[str, np.ndarray]
+
+  def __post_init__(self):
+    for name in labels_lib.LABEL_KEYS:
+      if len(self.labels[name]) != len(self.images):
+        raise ValueError(f'label {name!r} has {len(self.labels[name])} entries for '
+                         f'{len(self.images)} images')
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  @property
+  def image_shape(self) -> tuple[int, ...]:
+    return tuple(self.images.shape[1:])
+
+  def pixel_sample(self, max_pixels: int) -> np.ndarray:
+    """The first `max_pixels` pixels in storage order, read from the first images only."""
+    count = min(len(self), -(-max_pixels // math.prod(self.image_shape)))
+    return np.asarray(self.images[:count]).reshape(-1)[:max_pixels]
+
+  def take(self, indices: np.ndarray) -> 'Split':
+    """The examples at `indices`, in that order."""
+    return Split(self.images[indices], {k: v[indices] for k, v in self.labels.items()})
+
+
+def split_train_validation(data: Split, validation_fraction: float) -> tuple[Split, Split]:
+  """First (1 - fraction) of the examples for training, the rest for validation."""
+  num_train = int(round(len(data) * (1.0 - validation_fraction)))
+  if not 0 < num_train < len(data):
+    raise ValueError(f'data.validation_fraction={validation_fraction} leaves an empty split of '
+                     f'{len(data)} examples')
+  return data.take(np.arange(num_train)), data.take(np.arange(num_train, len(data)))
