@@ -7,6 +7,12 @@ fixed latent vector, drawn once from the run's seed, so grids from different ste
 directly: a trained generator shows brightness growing down each block of rows and the shower
 axis turning with the columns. `samples/reference.png` shows, in each cell, the training image
 whose labels are closest to the cell's: what the grid should look like.
+
+The same two effects are measured on the grid after tailcut cleaning (`label_response`): the
+correlation between log10 energy and log10 image size, and the median alpha of the gamma cells
+(the angle between the image axis and the direction to the labelled source: a few degrees when
+the axis follows the label, ~45 when it ignores it). The reference grid's values, logged at
+step 0, are the target.
 """
 
 import os
@@ -16,6 +22,7 @@ import jax
 import numpy as np
 
 from jaxgan import logs
+from jaxgan.evaluation import hillas
 from jaxgan.data.split import Split
 from jaxgan.data.pipeline import Normalisation
 from jaxgan.data import labels as labels_lib
@@ -49,11 +56,29 @@ def nearest_examples(train: Split, labels: dict[str, np.ndarray]) -> np.ndarray:
   return np.argmin(distance, axis=1)
 
 
+def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size_deg: float,
+                   picture: float, boundary: float) -> dict[str, float]:
+  """How much images (photoelectrons) follow their labels: see the module docstring."""
+  params = hillas.hillas_parameters(hillas.cleaned(images, picture, boundary), pixel_size_deg)
+  log_size = np.log10(1.0 + np.asarray(params.size))
+  constant = np.ptp(log_size) == 0  # e.g. no light survives cleaning: no correlation to speak of
+  correlation = 0.0 if constant else np.corrcoef(labels['energy'], log_size)[0, 1]
+  response = {'size_energy_correlation': float(correlation)}
+  gammas = (labels['particletype'] == 1) & (np.asarray(params.size) > 0)
+  if gammas.any():
+    alpha = np.asarray(hillas.alpha_deg(params, labels['direction']))
+    response['gamma_median_alpha_deg'] = float(np.median(alpha[gammas]))
+  return response
+
+
 class GridSampler:
   """Generates the fixed grid from a state and writes it as PNG and TensorBoard image."""
 
-  def __init__(self, generator: nn.Module, latent_dim: int, train: Split, seed: int):
+  def __init__(self, generator: nn.Module, latent_dim: int, train: Split, seed: int,
+               camera: dict[str, float]):
+    """`camera`: `pixel_size_deg`, `picture` and `boundary` (tailcut levels, pe) of the data."""
     self.labels = grid_labels(train)
+    self.camera = camera
     self.reference = train.images[nearest_examples(train, self.labels)]
     count = len(self.labels['energy'])
     self.latents = jax.random.normal(jax.random.fold_in(jax.random.key(seed), 0x5A3),
@@ -67,16 +92,24 @@ class GridSampler:
     return normalisation.inverse(self._generate(state.generator_variables))
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
-            normalisation: Normalisation) -> str:
-    """Saves `<workdir>/samples/step_<step>.png` (and reference.png once); returns its path."""
+            normalisation: Normalisation) -> dict[str, float]:
+    """Saves `<workdir>/samples/step_<step>.png` (reference.png once) and logs the grid's
+    label response; returns that response."""
     reference_path = os.path.join(workdir, 'samples', 'reference.png')
     if not os.path.exists(reference_path):
       logs.save_png(reference_path, self._grid(self.reference, normalisation.scale))
-    rgb = self._grid(self.images(state, normalisation), normalisation.scale)
-    path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
-    logs.save_png(path, rgb)
+      writer.write_scalars(0, self._response('reference', self.reference))
+    images = self.images(state, normalisation)
+    rgb = self._grid(images, normalisation.scale)
+    logs.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), rgb)
     writer.write_image(step, 'samples', rgb)
-    return path
+    response = self._response('grid', images)
+    writer.write_scalars(step, response)
+    return response
+
+  def _response(self, prefix: str, images: np.ndarray) -> dict[str, float]:
+    response = label_response(images, self.labels, **self.camera)
+    return {f'{prefix}_{name}': value for name, value in response.items()}
 
   def _grid(self, images: np.ndarray, image_scale: float) -> np.ndarray:
     """Both grids share the reference's brightness scale, so they compare directly."""

@@ -148,8 +148,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
                                  labels_lib.LABEL_DIM, data.train.image_shape)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
-  sampler = sampling.GridSampler(sample_generator, config.model.latent_dim, data.train,
-                                 seed=config.seed)
+  camera = config.data.toy_iact
+  sampler = sampling.GridSampler(
+      sample_generator, config.model.latent_dim, data.train, seed=config.seed,
+      camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
+              'boundary': camera.tailcut_boundary_pe})
   run = Run(config, workdir, devices, step_config, predictor_variables, data, checkpointer,
             sampler)
   try:
@@ -183,8 +186,9 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
         writer.write_scalars(done, scalars)
         progress.report(done, scalars)
       if _due(done, train_cfg.sample_every, train_cfg.num_steps):
-        run.sampler.write(_host_state(replicated), done, run.workdir, writer,
-                          run.data.normalisation)
+        response = run.sampler.write(_host_state(replicated), done, run.workdir, writer,
+                                     run.data.normalisation)
+        logging.info('Sample grid at step %d: %s', done, response)
       if _due(done, train_cfg.checkpoint_every, train_cfg.num_steps):
         run.checkpointer.save(done, _host_state(replicated))
   finally:

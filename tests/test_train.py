@@ -48,8 +48,13 @@ def test_one_step_writes_every_output(tmp_path, predictor_dir):
     assert os.path.exists(os.path.join(workdir, name)), name
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
   rows = logs.read_metrics(workdir)
-  assert rows[-1]['step'] == 1
-  assert all(np.isfinite(v) for v in rows[-1].values())
+  reference = [row for row in rows if 'reference_size_energy_correlation' in row]
+  assert reference[0]['step'] == 0
+  assert reference[0]['reference_size_energy_correlation'] > 0.3  # the data's own response
+  assert any('grid_size_energy_correlation' in row for row in rows)
+  losses = [row for row in rows if 'critic_loss' in row]
+  assert losses[-1]['step'] == 1
+  assert all(np.isfinite(v) for v in losses[-1].values())
   assert json.load(open(os.path.join(workdir, 'config.json')))['train']['num_steps'] == 1
 
 

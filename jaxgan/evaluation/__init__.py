@@ -1,0 +1,1 @@
+"""Measures of generated images: physics (Hillas parameters) and, later, learnt-feature metrics."""

@@ -1,0 +1,76 @@
+"""Hillas parameters of telescope images, batched in JAX (Hillas 1985).
+
+The image is treated as a distribution of light in camera coordinates (degrees; the convention of
+`jaxgan.data.toy_iact`: pixel (i, j) at x = (j - c) p, y = (i - c) p, c = (n - 1) / 2). Its first
+and second moments give the size (total charge), the centroid, the length and width (standard
+deviations along the major and minor axes) and the orientation psi of the major axis. `alpha` is
+the angle between the major axis and the line from the centroid to the source position: small
+for gamma rays, whose images point back to their source; spread out for protons.
+
+Negative pixels (pedestal-subtracted noise) carry no light: pass images through a cleaning mask
+first (`cleaned`), as Hillas analyses do.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan.data import toy_iact
+
+Array = jax.Array
+
+
+class HillasParameters(NamedTuple):
+  """Per-image moments, each of shape (B,). Lengths in degrees, psi in radians (-pi/2, pi/2]."""
+  size: Array
+  x: Array
+  y: Array
+  length: Array
+  width: Array
+  psi: Array
+
+
+def cleaned(images: Array, picture: float, boundary: float) -> Array:
+  """Images with the pixels outside the two-level tailcut mask set to 0; (B, H, W) or (B, H, W, 1)."""
+  images = images[..., 0] if images.ndim == 4 else images
+  return jnp.where(toy_iact.tailcut_mask(images, picture, boundary), images, 0.0)
+
+
+def hillas_parameters(images: Array, pixel_size_deg: float) -> HillasParameters:
+  """Moments of (B, H, W) non-negative images (negative pixels count as 0).
+
+  Images without light get size 0 and zero moments.
+  """
+  weights = jnp.maximum(images, 0.0)
+  height, width = weights.shape[-2:]
+  ys = (jnp.arange(height) - (height - 1) / 2) * pixel_size_deg
+  xs = (jnp.arange(width) - (width - 1) / 2) * pixel_size_deg
+  size = weights.sum(axis=(-2, -1))
+  norm = jnp.where(size > 0, size, 1.0)
+  row_sums, column_sums = weights.sum(axis=-1), weights.sum(axis=-2)
+  mean_x = (column_sums * xs).sum(-1) / norm
+  mean_y = (row_sums * ys).sum(-1) / norm
+  dx = xs[None, None, :] - mean_x[:, None, None]
+  dy = ys[None, :, None] - mean_y[:, None, None]
+  var_x = (weights * dx * dx).sum(axis=(-2, -1)) / norm
+  var_y = (weights * dy * dy).sum(axis=(-2, -1)) / norm
+  cov_xy = (weights * dx * dy).sum(axis=(-2, -1)) / norm
+  half_trace, half_diff = (var_x + var_y) / 2, (var_x - var_y) / 2
+  radius = jnp.sqrt(half_diff ** 2 + cov_xy ** 2)
+  length = jnp.sqrt(jnp.maximum(half_trace + radius, 0.0))
+  minor = jnp.sqrt(jnp.maximum(half_trace - radius, 0.0))
+  psi = 0.5 * jnp.arctan2(2 * cov_xy, var_x - var_y)
+  return HillasParameters(size, mean_x, mean_y, length, minor, psi)
+
+
+def alpha_deg(params: HillasParameters, source: Array) -> Array:
+  """Angle in degrees, in [0, 90], between the major axis and the centroid-to-source line.
+
+  Args:
+    params: Hillas parameters of B images.
+    source: (B, 2) source positions (x, y) in degrees.
+  """
+  to_source = jnp.arctan2(source[:, 1] - params.y, source[:, 0] - params.x)
+  difference = jnp.abs(jnp.mod(to_source - params.psi, jnp.pi))  # the axis has no direction
+  return jnp.degrees(jnp.minimum(difference, jnp.pi - difference))
