@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from absl import logging
 import flax.linen as nn
@@ -37,11 +37,13 @@ import orbax.checkpoint as ocp
 from jaxgan import losses
 from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
+from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
 Array = jax.Array
 PyTree = Any
 Batch = dict[str, Any]
+Normalise = Callable[[np.ndarray], np.ndarray]
 
 VARIABLES_DIR = 'variables'
 CONFIG_FILE = 'predictor_config.json'
@@ -81,15 +83,16 @@ def architecture(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return {name: _plain(getattr(model, name)) for name in ARCHITECTURE_FIELDS}
 
 
-def train_or_load_predictor(config: ml_collections.ConfigDict, train_images: np.ndarray,
-                            train_labels: labels_lib.Labels, val_images: np.ndarray,
-                            val_labels: labels_lib.Labels, workdir: str) -> PyTree:
+def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, validation: Split,
+                            normalise: Normalise, workdir: str) -> PyTree:
   """Loads the predictor saved at `checkpoint_path`, or trains, evaluates and saves one there.
+
+  Images are read and normalised batch by batch, so splits on disk (`LazyImages`) stream.
 
   Args:
     config: the predictor config (fields of `default_config()`).
-    train_images, val_images: (N, H, W, C) float32 images, already normalised.
-    train_labels, val_labels: labels as in `jaxgan.data.labels`, N entries each.
+    train, validation: the splits, images in physical units.
+    normalise: maps a batch of images to network units.
     workdir: the run's directory, home of the predictor unless `config.checkpoint` is set.
 
   Returns:
@@ -97,12 +100,12 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train_images: np.
   """
   path = checkpoint_path(config, workdir)
   if os.path.exists(path):
-    variables = load_predictor(path, config, train_images.shape[1:])
+    variables = load_predictor(path, config, train.image_shape)
     logging.info('loaded predictor from %s', path)
     return variables
   model = predictor_lib.predictor_from_config(config)
-  variables = train_predictor(config, model, train_images, train_labels)
-  metrics = evaluate_predictor(model, variables, val_images, val_labels, config.batch_size)
+  variables = train_predictor(config, model, train, normalise)
+  metrics = evaluate_predictor(model, variables, validation, normalise, config.batch_size)
   logging.info('predictor validation metrics: %s', metrics)
   save_predictor(path, variables, architecture(config), metrics)
   logging.info('saved predictor to %s', path)
@@ -126,25 +129,25 @@ def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params
   return optax.apply_updates(params, updates), batch_stats, opt_state, metrics
 
 
-def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, images: np.ndarray,
-                    labels: labels_lib.Labels) -> PyTree:
+def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: Split,
+                    normalise: Normalise) -> PyTree:
   """Trains `model` from scratch for `config.num_steps` steps.
 
   Args:
     config: the predictor config.
     model: the predictor to train.
-    images: (N, H, W, C) training images; N >= config.batch_size.
-    labels: their labels.
+    train: the training split (at least config.batch_size examples).
+    normalise: maps a batch of images to network units.
 
   Returns:
     The trained variables {'params', 'batch_stats'}.
   """
   optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
-  variables = init_variables(model, tuple(images.shape[1:]), config.seed)
+  variables = init_variables(model, train.image_shape, config.seed)
   params, batch_stats = variables['params'], variables['batch_stats']
   opt_state = optimizer.init(params)
   step_fn = jax.jit(functools.partial(train_step, model, optimizer))
-  batches = shuffled_batches(images, labels, config.batch_size, config.seed)
+  batches = shuffled_batches(train, normalise, config.batch_size, config.seed)
   last_step, last_time = 0, time.perf_counter()
   for step in range(1, config.num_steps + 1):
     params, batch_stats, opt_state, metrics = step_fn(params, batch_stats, opt_state, next(batches))
@@ -168,18 +171,17 @@ def init_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int) ->
   return model.init(jax.random.key(seed), jnp.zeros((1, *image_shape)), train=False)
 
 
-def shuffled_batches(images: np.ndarray, labels: labels_lib.Labels, batch_size: int,
+def shuffled_batches(split: Split, normalise: Normalise, batch_size: int,
                      seed: int) -> Iterator[Batch]:
   """Endless full batches {'images', 'labels'}, epoch by epoch in the GAN pipeline's shuffled order
   (`pipeline.epoch_permutation`, seeded by (seed, epoch)); each epoch's incomplete last batch is
-  dropped."""
-  if len(images) < batch_size:
-    raise ValueError(f'{len(images)} training images cannot fill one batch of {batch_size}')
+  dropped. Images are normalised per batch."""
+  if len(split) < batch_size:
+    raise ValueError(f'{len(split)} training images cannot fill one batch of {batch_size}')
   for epoch in itertools.count():
-    order = pipeline.epoch_permutation(len(images), seed, epoch)
+    order = pipeline.epoch_permutation(len(split), seed, epoch)
     for start in range(0, len(order) - batch_size + 1, batch_size):
-      indices = order[start:start + batch_size]
-      yield {'images': images[indices], 'labels': _take(labels, indices)}
+      yield _normalised_batch(split, order[start:start + batch_size], normalise)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -200,15 +202,15 @@ def _metric_sums(model: nn.Module, variables: PyTree, images: Array,
   }
 
 
-def evaluate_predictor(model: nn.Module, variables: PyTree, images: np.ndarray,
-                       labels: labels_lib.Labels, batch_size: int) -> dict[str, float]:
-  """Label-correlation metrics of a predictor (in eval mode) over a whole set of images.
+def evaluate_predictor(model: nn.Module, variables: PyTree, split: Split, normalise: Normalise,
+                       batch_size: int) -> dict[str, float]:
+  """Label-correlation metrics of a predictor (in eval mode) over a whole split.
 
   Args:
     model: the predictor.
     variables: its variables {'params', 'batch_stats'}.
-    images: (N, H, W, C) images, normalised as for training.
-    labels: their true labels.
+    split: images (physical units) and their true labels.
+    normalise: maps a batch of images to network units, as for training.
     batch_size: images per forward pass (the last batch may be smaller).
 
   Returns:
@@ -217,11 +219,12 @@ def evaluate_predictor(model: nn.Module, variables: PyTree, images: np.ndarray,
     `loss_<label>` (each label's loss), all means over the N images.
   """
   totals = None
-  for start in range(0, len(images), batch_size):
-    indices = np.arange(start, min(start + batch_size, len(images)))
-    sums = _metric_sums(model, variables, images[indices], _take(labels, indices))
+  for start in range(0, len(split), batch_size):
+    batch = _normalised_batch(split, np.arange(start, min(start + batch_size, len(split))),
+                              normalise)
+    sums = _metric_sums(model, variables, batch['images'], batch['labels'])
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-  return {name: float(value) / len(images) for name, value in totals.items()}
+  return {name: float(value) / len(split) for name, value in totals.items()}
 
 
 def save_predictor(path: str, variables: PyTree, architecture_fields: Mapping[str, Any],
@@ -289,8 +292,9 @@ def _saved_architecture(path: str, config: ml_collections.ConfigDict) -> ml_coll
   return ml_collections.ConfigDict(saved)
 
 
-def _take(labels: labels_lib.Labels, indices: np.ndarray) -> dict[str, np.ndarray]:
-  return {name: np.asarray(labels[name])[indices] for name in labels_lib.LABEL_KEYS}
+def _normalised_batch(split: Split, indices: np.ndarray, normalise: Normalise) -> Batch:
+  batch = split.take(indices)
+  return {'images': normalise(batch.images), 'labels': batch.labels}
 
 
 def _plain(value: Any) -> Any:

@@ -93,10 +93,8 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
   """The frozen predictor module and its variables (trained now if none is saved)."""
-  normalised = lambda split: data.normalisation.forward(split.images)
   variables = predictor_training.train_or_load_predictor(
-      config.predictor, normalised(data.train), data.train.labels,
-      normalised(data.validation), data.validation.labels, workdir)
+      config.predictor, data.train, data.validation, data.normalisation.forward, workdir)
   return predictor_lib.predictor_from_config(config.predictor), variables
 
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from jaxgan import predictor_training
+from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
 TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1), se_ratio=2)
 
 
-def toy_data(num: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def toy_data(num: int, seed: int = 0) -> Split:
   """Images whose labels are simple functions of them, so a predictor can learn them.
 
   particletype: whether the left half is brighter; energy: log10 of the total brightness;
@@ -37,7 +38,11 @@ def toy_data(num: int, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]
       'energy': np.log10(total / images[0].size).astype(np.float32),
       'direction': direction.astype(np.float32),
   }
-  return images, labels
+  return Split(images, labels)
+
+
+def identity(images):
+  return images
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
@@ -60,7 +65,7 @@ def test_output_shapes(size, train):
 
 
 def test_conv_impls_agree():
-  images, _ = toy_data(4)
+  images = toy_data(4).images
   im2col = predictor_lib.Predictor(**TINY, conv_impl='im2col')
   xla = predictor_lib.Predictor(**TINY, conv_impl='xla')
   # Random values everywhere (positive variances), so that every layer shapes the outputs.
@@ -82,23 +87,23 @@ def test_from_config_builds_the_configured_network():
 
 
 def test_training_reduces_the_loss():
-  images, labels = toy_data(64)
+  data = toy_data(64)
   config = tiny_config(num_steps=60, batch_size=32, learning_rate=1e-2)
   model = predictor_lib.predictor_from_config(config)
-  initial = predictor_training.init_variables(model, images.shape[1:], config.seed)
-  before = predictor_training.evaluate_predictor(model, initial, images, labels, 32)
-  trained = predictor_training.train_predictor(config, model, images, labels)
-  after = predictor_training.evaluate_predictor(model, trained, images, labels, 32)
+  initial = predictor_training.init_variables(model, data.image_shape, config.seed)
+  before = predictor_training.evaluate_predictor(model, initial, data, identity, 32)
+  trained = predictor_training.train_predictor(config, model, data, identity)
+  after = predictor_training.evaluate_predictor(model, trained, data, identity, 32)
   assert after['loss'] < 0.5 * before['loss']
   assert after['loss_energy'] < 0.25 * before['loss_energy']
   assert after['particletype_accuracy'] >= 0.75
 
 
 def test_shuffling_is_deterministic_and_covers_each_epoch():
-  images, labels = np.arange(10.0)[:, None], {k: np.arange(10) for k in ('particletype', 'energy',
-                                                                        'direction')}
+  data = Split(np.arange(10.0)[:, None], {k: np.arange(10) for k in ('particletype', 'energy',
+                                                                      'direction')})
   draw = lambda seed: [b['labels']['energy'] for _, b in zip(
-      range(4), predictor_training.shuffled_batches(images, labels, 5, seed))]
+      range(4), predictor_training.shuffled_batches(data, identity, 5, seed))]
   first, again, other = draw(0), draw(0), draw(1)
   np.testing.assert_array_equal(first, again)
   assert not np.array_equal(first, other)
@@ -107,10 +112,10 @@ def test_shuffling_is_deterministic_and_covers_each_epoch():
 
 
 def test_train_then_load(tmp_path, monkeypatch):
-  images, labels = toy_data(64)
+  data = toy_data(64)
   config = tiny_config()
   workdir = str(tmp_path / 'run')
-  trained = predictor_training.train_or_load_predictor(config, *halves(images, labels), workdir)
+  trained = predictor_training.train_or_load_predictor(config, *halves(data), identity, workdir)
   path = os.path.join(workdir, 'predictor')
   assert sorted(os.listdir(path)) == ['metrics.json', 'predictor_config.json', 'variables']
   with open(os.path.join(path, 'metrics.json')) as f:
@@ -121,25 +126,24 @@ def test_train_then_load(tmp_path, monkeypatch):
     raise AssertionError('a saved predictor must be loaded, not retrained')
 
   monkeypatch.setattr(predictor_training, 'train_predictor', fail)
-  loaded = predictor_training.train_or_load_predictor(config, *halves(images, labels), workdir)
+  loaded = predictor_training.train_or_load_predictor(config, *halves(data), identity, workdir)
   assert jax.tree.structure(loaded) == jax.tree.structure(trained)
   for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(loaded)):
     assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
 
   wider = tiny_config(stage_widths=(4, 16))  # the saved predictor does not fit this config
   with pytest.raises(ValueError, match=re.escape(path)):
-    predictor_training.train_or_load_predictor(wider, *halves(images, labels), workdir)
+    predictor_training.train_or_load_predictor(wider, *halves(data), identity, workdir)
 
 
 def test_explicit_checkpoint_path_is_trained_and_saved_there(tmp_path, monkeypatch):
-  untrained = lambda config, model, images, labels: predictor_training.init_variables(
-      model, images.shape[1:], config.seed)
+  untrained = lambda config, model, train, normalise: predictor_training.init_variables(
+      model, train.image_shape, config.seed)
   monkeypatch.setattr(predictor_training, 'train_predictor', untrained)  # only paths matter here
-  images, labels = toy_data(32)
+  data = toy_data(32)
   checkpoint = tmp_path / 'shared' / 'my_predictor'
   config = tiny_config(checkpoint=str(checkpoint))
-  predictor_training.train_or_load_predictor(config, images, labels, images, labels,
-                                             str(tmp_path / 'run'))
+  predictor_training.train_or_load_predictor(config, data, data, identity, str(tmp_path / 'run'))
   assert (checkpoint / 'variables').is_dir()
   assert not (tmp_path / 'run' / 'predictor').exists()
 
@@ -151,14 +155,12 @@ def test_unreadable_checkpoint_names_its_path(tmp_path, corrupt):
   if corrupt == 'garbage':
     (path / 'variables').mkdir()
     (path / 'variables' / 'checkpoint').write_text('not a checkpoint')
-  images, labels = toy_data(16)
+  data = toy_data(16)
   with pytest.raises(ValueError, match=re.escape(str(path))):
-    predictor_training.train_or_load_predictor(tiny_config(), images, labels, images, labels,
-                                               str(tmp_path))
+    predictor_training.train_or_load_predictor(tiny_config(), data, data, identity, str(tmp_path))
 
 
-def halves(images, labels):
-  """(train images, train labels, validation images, validation labels): the two halves."""
-  half = len(images) // 2
-  return (images[:half], {k: v[:half] for k, v in labels.items()},
-          images[half:], {k: v[half:] for k, v in labels.items()})
+def halves(data: Split) -> tuple[Split, Split]:
+  """(train, validation): the two halves."""
+  half = len(data) // 2
+  return data.take(np.arange(half)), data.take(np.arange(half, len(data)))

@@ -35,8 +35,6 @@ Any problem raises one ValueError naming the file, the dataset (or attribute) an
 (the first bad image or entry by index). Readers accept any integer dtype for `particletype` and
 any floating dtype for `energy` and `direction` (returned as int32 / float32); images must be
 float32. Writers apply the same checks to each piece before writing it.
-
-This module does not import `jaxgan.data.dataset` at import time, so that `dataset` may import it.
 """
 
 import contextlib
