@@ -2,8 +2,8 @@
 
 The source's model and recipe (experiments/ctgan_paper.py) with narrower networks, a shorter
 latent vector, a smaller simulated data set, fewer steps, and Adam at 1e-3 instead of 2e-4 for
-both networks: these small networks tolerate it, and in 600 iterations they get as far as in 900
-at 2e-4 (BENCHMARKS.md).
+both networks: these small networks tolerate it, and reach in 300-600 iterations the critic's
+Wasserstein estimate that 2e-4 reaches in 900 (BENCHMARKS.md).
 
   make train
   # or: python -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
