@@ -90,7 +90,8 @@ def draw_uniform(key: Array, per_device_batch: int) -> Array:
   return jax.vmap(lambda k: jax.random.uniform(k, ()))(keys)
 
 
-def generate(cfg: StepConfig, state: GANState, z: Array, label_vector: Array) -> tuple[Array, PyTree]:
+def generate(cfg: StepConfig, state: GANState, z: Array,
+             label_vector: Array) -> tuple[Array, PyTree]:
   """Generator forward in training mode; returns (images, updated batch statistics)."""
   images, updates = cfg.generator.apply(state.generator_variables, z, label_vector, train=True,
                                         mutable=['batch_stats'])
