@@ -25,7 +25,7 @@ def base_config() -> ml_collections.ConfigDict:
   data.validation_fraction = 0.2  # Share of the examples held out for validation (the source: 20%).
   data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.
   data.transform = 'asinh'  # Network units: 'asinh' = asinh(x / image_scale), 'linear' = x / scale.
-  data.image_scale = 0.0  # Scale of that transform (pe); 0 = robust noise level of the train pixels.
+  data.image_scale = 0.0  # Scale of that transform (pe); 0 = robust noise level of train pixels.
   data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
   data.toy_iact.energy_min_tev = 0.2  # A high energy threshold, like the source's MAGIC data.
 

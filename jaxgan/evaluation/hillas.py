@@ -32,7 +32,7 @@ class HillasParameters(NamedTuple):
 
 
 def cleaned(images: Array, picture: float, boundary: float) -> Array:
-  """Images with the pixels outside the two-level tailcut mask set to 0; (B, H, W) or (B, H, W, 1)."""
+  """(B, H, W) or (B, H, W, 1) images with the pixels outside the tailcut mask set to 0."""
   images = images[..., 0] if images.ndim == 4 else images
   return jnp.where(toy_iact.tailcut_mask(images, picture, boundary), images, 0.0)
 

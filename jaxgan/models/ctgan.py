@@ -25,7 +25,7 @@ UPSAMPLE_MODES = ('nearest', 'transposed')
 
 
 def crop_center(images: Array, size: int) -> Array:
-  """Crops (B, S, S, C) images to (B, size, size, C), dropping the same border as `pad_center` adds."""
+  """Crops (B, S, S, C) images to (B, size, size, C): the border that `pad_center` adds."""
   low = (images.shape[1] - size) // 2
   return images[:, low:low + size, low:low + size, :]
 
