@@ -79,7 +79,7 @@ class GridSampler:
     """`camera`: `pixel_size_deg`, `picture` and `boundary` (tailcut levels, pe) of the data."""
     self.labels = grid_labels(train)
     self.camera = camera
-    self.reference = train.images[nearest_examples(train, self.labels)]
+    self.reference = train.take(nearest_examples(train, self.labels)).images
     count = len(self.labels['energy'])
     self.latents = jax.random.normal(jax.random.fold_in(jax.random.key(seed), 0x5A3),
                                      (count, latent_dim))

@@ -183,12 +183,15 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
         _check_finite(done, scalars)
         writer.write_scalars(done, scalars)
         progress.report(done, scalars)
-      if _due(done, train_cfg.sample_every, train_cfg.num_steps):
-        response = run.sampler.write(_host_state(replicated), done, run.workdir, writer,
+      sample = _due(done, train_cfg.sample_every, train_cfg.num_steps)
+      save = _due(done, train_cfg.checkpoint_every, train_cfg.num_steps)
+      host_state = _host_state(replicated) if sample or save else None  # one copy for both
+      if sample:
+        response = run.sampler.write(host_state, done, run.workdir, writer,
                                      run.data.normalisation)
         logging.info('Sample grid at step %d: %s', done, response)
-      if _due(done, train_cfg.checkpoint_every, train_cfg.num_steps):
-        run.checkpointer.save(done, _host_state(replicated))
+      if save:
+        run.checkpointer.save(done, host_state)
   finally:
     writer.close()
   return _host_state(replicated)
