@@ -39,11 +39,20 @@ def base_config() -> ml_collections.ConfigDict:
   model.critic_features = (128, 256, 512, 1024)  # 5x5 stride-2 conv blocks of the critic.
   model.critic_dropout = 0.0  # Dropout after each critic block (0 = none).
   model.generator_conv_impl = 'xla'  # Generator convs: 'xla', 'im2col' or 'auto' (layers.Conv).
+  # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
+  # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
+  model.conditioning = 'predictor'
   model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
 
   config.loss = loss = ml_collections.ConfigDict()
-  loss.name = 'wasserstein'  # Adversarial loss (jaxgan.losses.ADVERSARIAL_LOSSES).
-  loss.gp_weight = 10.0  # Weight of the WGAN-GP gradient penalty; 0 disables it.
+  loss.name = 'wasserstein'  # minimax, non_saturating, least_squares, wasserstein, hinge.
+  loss.label_smoothing = 0.0  # Cross-entropy losses: the critic's target for real is 1 - this.
+  loss.penalty = 'gp'  # Critic regulariser: 'none', 'gp' (WGAN-GP), 'dragan', 'r1' (steps.Penalty).
+  loss.gp_weight = 10.0  # Weight lambda of the 'gp' and 'dragan' penalties; 0 disables them.
+  loss.gp_interpolation = 'uniform'  # 'gp': eps ~ U(0, 1) (paper) or 'normal' (original TF code).
+  loss.r1_gamma = 10.0  # 'r1': the term is gamma / 2 * E[||grad D(x)||^2] on real images.
+  loss.r1_every = 1  # 'r1': lazy regularisation, every k-th critic update (term scaled by k).
+  loss.clip = 0.0  # > 0: WGAN weight clipping of every critic parameter to [-clip, clip].
   loss.adversarial_weight = 1.0  # Weight of the adversarial term in the generator loss.
   loss.label_weights = ml_collections.ConfigDict(  # Predictor-loss weights in the generator loss.
       {'particletype': 0.4, 'energy': 0.4, 'direction': 0.4})

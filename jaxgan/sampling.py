@@ -8,11 +8,12 @@ directly: a trained generator shows brightness growing down each block of rows a
 axis turning with the columns. `samples/reference.png` shows, in each cell, the training image
 whose labels are closest to the cell's: what the grid should look like.
 
-The same two effects are measured on the grid after tailcut cleaning (`label_response`): the
-correlation between log10 energy and log10 image size, and the median alpha of the gamma cells
-(the angle between the image axis and the direction to the labelled source: a few degrees when
-the axis follows the label, ~45 when it ignores it). The reference grid's values, logged at
-step 0, are the target.
+The same two effects are measured after tailcut cleaning (`label_response`) on a larger probe
+set: generated images for the labels of the first `NUM_PROBE` validation examples (fixed
+latents), logged as `generated_*`, against those validation images themselves, logged once at
+step 0 as `validation_*`: the correlation between log10 energy and log10 image size, and the
+median alpha of the gammas (the angle between the image axis and the direction to the labelled
+source: a few degrees when the axis follows the label, ~45 when it ignores it).
 """
 
 import os
@@ -29,6 +30,7 @@ from jaxgan.data import labels as labels_lib
 
 NUM_ENERGIES = 4
 NUM_DIRECTIONS = 8
+NUM_PROBE = 512
 
 
 def grid_labels(train: Split) -> dict[str, np.ndarray]:
@@ -72,43 +74,58 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
 
 
 class GridSampler:
-  """Generates the fixed grid from a state and writes it as PNG and TensorBoard image."""
+  """Generates the fixed grid and the probe set from a state; writes PNGs and the label response.
 
-  def __init__(self, generator: nn.Module, latent_dim: int, train: Split, seed: int,
-               camera: dict[str, float]):
-    """`camera`: `pixel_size_deg`, `picture` and `boundary` (tailcut levels, pe) of the data."""
+  Args:
+    generator: the generator module (no pmap axis).
+    latent_dim: size of z.
+    label_dim: size of the generator's label input (0: unconditional; labels are ignored).
+    train, validation: the splits (grid labels and reference from train, probe from validation).
+    seed: seed of the fixed latents.
+    camera: `pixel_size_deg`, `picture` and `boundary` (tailcut levels, pe) of the data.
+  """
+
+  def __init__(self, generator: nn.Module, latent_dim: int, label_dim: int, train: Split,
+               validation: Split, seed: int, camera: dict[str, float]):
     self.labels = grid_labels(train)
     self.camera = camera
     self.reference = train.take(nearest_examples(train, self.labels)).images
-    count = len(self.labels['energy'])
-    self.latents = jax.random.normal(jax.random.fold_in(jax.random.key(seed), 0x5A3),
-                                     (count, latent_dim))
-    label_vector = labels_lib.label_vector(self.labels)
-    self._generate = jax.jit(lambda variables: generator.apply(
-        variables, self.latents, label_vector, train=False))
+    self.probe = validation.take(np.arange(min(NUM_PROBE, len(validation))))
+    key = jax.random.fold_in(jax.random.key(seed), 0x5A3)
+
+    def sampler(labels, key):
+      latents = jax.random.normal(key, (len(labels['energy']), latent_dim))
+      label_vector = labels_lib.label_vector(labels)[:, :label_dim]
+      return jax.jit(lambda variables: generator.apply(variables, latents, label_vector,
+                                                       train=False))
+
+    self._generate_grid = sampler(self.labels, key)
+    self._generate_probe = sampler(self.probe.labels, jax.random.fold_in(key, 1))
 
   def images(self, state, normalisation: Normalisation) -> np.ndarray:
     """The grid's images, in physical units."""
-    return normalisation.inverse(self._generate(state.generator_variables))
+    return normalisation.inverse(self._generate_grid(state.generator_variables))
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
             normalisation: Normalisation) -> dict[str, float]:
-    """Saves `<workdir>/samples/step_<step>.png` (reference.png once) and logs the grid's
+    """Saves `<workdir>/samples/step_<step>.png` (reference.png once) and logs the probe's
     label response; returns that response."""
     reference_path = os.path.join(workdir, 'samples', 'reference.png')
     if not os.path.exists(reference_path):
       logs.save_png(reference_path, self._grid(self.reference, normalisation.scale))
-      writer.write_scalars(0, self._response('reference', self.reference))
-    images = self.images(state, normalisation)
-    rgb = self._grid(images, normalisation.scale)
+      writer.write_scalars(0, self._response('validation', self.probe.images,
+                                             self.probe.labels))
+    rgb = self._grid(self.images(state, normalisation), normalisation.scale)
     logs.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), rgb)
     writer.write_image(step, 'samples', rgb)
-    response = self._response('grid', images)
+    generated = normalisation.inverse(self._generate_probe(state.generator_variables))
+    response = self._response('generated', generated, self.probe.labels)
     writer.write_scalars(step, response)
     return response
 
-  def _response(self, prefix: str, images: np.ndarray) -> dict[str, float]:
-    response = label_response(images, self.labels, **self.camera)
+  def _response(self, prefix: str, images: np.ndarray,
+                labels: dict[str, np.ndarray]) -> dict[str, float]:
+    response = label_response(np.asarray(images), labels, **self.camera)
     return {f'{prefix}_{name}': value for name, value in response.items()}
 
   def _grid(self, images: np.ndarray, image_scale: float) -> np.ndarray:

@@ -49,16 +49,19 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
 
   Args:
     key: typed PRNG key of the run (from `jax.random.key(seed)`).
-    generator, critic: the Flax modules (built with `axis_name=None`).
+    generator, critic: the Flax modules (built with `axis_name=None`); the critic's `label_dim`
+      is the size of the labels it projects (0: none).
     generator_tx, critic_tx: their optax optimizers.
-    latent_dim, label_dim: sizes of the generator's two inputs.
+    latent_dim, label_dim: sizes of the generator's two inputs (label_dim 0: unconditional).
     image_shape: (H, W, C) of one image.
   """
   run_key, generator_key, critic_key = jax.random.split(key, 3)
   z = jnp.zeros((1, latent_dim), jnp.float32)
   labels = jnp.zeros((1, label_dim), jnp.float32)
   generator_variables = generator.init(generator_key, z, labels, train=False)
-  critic_params = critic.init(critic_key, jnp.zeros((1, *image_shape), jnp.float32))['params']
+  critic_labels = jnp.zeros((1, critic.label_dim), jnp.float32) if critic.label_dim else None
+  critic_params = critic.init(critic_key, jnp.zeros((1, *image_shape), jnp.float32),
+                              critic_labels)['params']
   return GANState(
       step=jnp.zeros((), jnp.int32),
       key=jax.random.key_data(run_key),

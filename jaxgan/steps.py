@@ -27,6 +27,7 @@ from jax import lax
 
 from jaxgan import losses
 from jaxgan.data import labels as labels_lib
+from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
 
 Array = jax.Array
@@ -37,7 +38,31 @@ PyTree = Any
 AXIS_NAME = 'batch'
 
 # Purposes of the random draws of one iteration; each has its own stream.
-_LATENT, _INTERPOLATION = 0, 1
+_LATENT, _PENALTY = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+  """The critic's regulariser (`loss.penalty`), added to its loss.
+
+  Attributes:
+    name: 'none'; 'gp' (WGAN-GP, `losses.gradient_penalty`); 'dragan' (`losses.dragan_penalty`);
+      'r1' (`losses.r1_penalty`).
+    weight: lambda of 'gp' and 'dragan'; gamma of 'r1', whose term is gamma / 2 * R1. 0 disables.
+    interpolation: 'gp' only: eps ~ U(0, 1) ('uniform', the paper) or N(0, 1) ('normal', the
+      original TensorFlow implementation's draw).
+    every: 'r1' only: lazy regularisation, applied on every `every`-th critic update with its
+      term multiplied by `every` (StyleGAN2).
+  """
+  name: str = 'gp'
+  weight: float = 10.0
+  interpolation: str = 'uniform'
+  every: int = 1
+
+
+PENALTY_NAMES = ('none', 'gp', 'dragan', 'r1')
+INTERPOLATIONS = ('uniform', 'normal')
+_PENALTY_METRICS = {'gp': 'gradient_penalty', 'dragan': 'dragan_penalty', 'r1': 'r1_penalty'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,15 +70,19 @@ class StepConfig:
   """Everything static that an iteration needs: modules, optimizers, losses, hyper-parameters.
 
   Attributes:
-    generator, critic: Flax modules (the generator built with `axis_name=AXIS_NAME`).
-    predictor: frozen auxiliary label predictor, or None for no auxiliary loss.
+    generator, critic: Flax modules (the generator built with `axis_name=AXIS_NAME`). The
+      critic's `label_dim` and `aux_dim` say whether it projects labels (cGAN) and has an
+      AC-GAN head.
+    predictor: frozen auxiliary label predictor, or None for no predictor loss.
     generator_tx, critic_tx: optax optimizers.
     adversarial: the adversarial loss pair (`losses.get_adversarial_loss`).
-    gp_weight: weight of the WGAN-GP gradient penalty (0 disables it).
+    penalty: the critic's regulariser.
     n_critic: critic updates per generator update.
     latent_dim: size of z.
+    conditions_generator: whether the label vector is concatenated to the generator's input.
+    weight_clip: > 0 clips every critic parameter to [-c, c] after each update (WGAN-clip).
     adversarial_weight: weight of the adversarial term in the generator loss.
-    label_weights: weight of each label's predictor loss in the generator loss.
+    label_weights: weight of each label's loss (predictor and AC-GAN head).
   """
   generator: nn.Module
   critic: nn.Module
@@ -61,9 +90,11 @@ class StepConfig:
   generator_tx: optax.GradientTransformation
   critic_tx: optax.GradientTransformation
   adversarial: losses.AdversarialLoss
-  gp_weight: float
+  penalty: Penalty
   n_critic: int
   latent_dim: int
+  conditions_generator: bool = True
+  weight_clip: float = 0.0
   adversarial_weight: float = 1.0
   label_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
@@ -78,68 +109,131 @@ def global_example_keys(key: Array, per_device_batch: int) -> Array:
   return jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(per_device_batch))
 
 
+def draw_per_example(key: Array, per_device_batch: int,
+                     sample: Callable[[Array], Array]) -> Array:
+  """`sample(key_i)` for every example of this device's batch, stacked; key_i from the example's
+  global index, so the draws do not depend on the device count."""
+  return jax.vmap(sample)(global_example_keys(key, per_device_batch))
+
+
 def draw_latents(key: Array, per_device_batch: int, latent_dim: int) -> Array:
   """z ~ N(0, I), shape (per_device_batch, latent_dim), one draw per global example."""
-  keys = global_example_keys(key, per_device_batch)
-  return jax.vmap(lambda k: jax.random.normal(k, (latent_dim,)))(keys)
+  return draw_per_example(key, per_device_batch, lambda k: jax.random.normal(k, (latent_dim,)))
 
 
-def draw_uniform(key: Array, per_device_batch: int) -> Array:
-  """eps ~ U(0, 1), shape (per_device_batch,), one draw per global example."""
-  keys = global_example_keys(key, per_device_batch)
-  return jax.vmap(lambda k: jax.random.uniform(k, ()))(keys)
+def penalty_term(penalty: Penalty, scores_fn: Callable[[Array], Array], real: Array, fake: Array,
+                 key: Array, update: Array) -> tuple[Array, Array] | None:
+  """(weighted term for the critic loss, unweighted penalty) of `penalty`, or None if disabled.
+
+  Args:
+    penalty: which regulariser, and its settings.
+    scores_fn: images -> (B,) critic scores, differentiable in the critic's parameters.
+    real, fake: this device's (B, H, W, C) real and generated images.
+    key: the random stream of this critic update's penalty draws.
+    update: index of the critic update over the whole run (for lazy R1).
+  """
+  if penalty.name == 'none' or not penalty.weight:
+    return None
+  batch_size = real.shape[0]
+  if penalty.name == 'gp':
+    draw = jax.random.uniform if penalty.interpolation == 'uniform' else jax.random.normal
+    eps = draw_per_example(key, batch_size, lambda k: draw(k, ()))
+    value = losses.gradient_penalty(scores_fn, real, fake, eps)
+    return penalty.weight * value, value
+  if penalty.name == 'dragan':
+    noise = draw_per_example(key, batch_size, lambda k: jax.random.uniform(k, real.shape[1:]))
+    perturbation = losses.dragan_perturbation(real, noise, axis_name=AXIS_NAME)
+    value = losses.dragan_penalty(scores_fn, real, perturbation)
+    return penalty.weight * value, value
+  value = lax.cond(update % penalty.every == 0, lambda: losses.r1_penalty(scores_fn, real),
+                   lambda: jnp.zeros((), jnp.float32))
+  return penalty.weight / 2 * penalty.every * value, value
 
 
 def generate(cfg: StepConfig, state: GANState, z: Array,
              label_vector: Array) -> tuple[Array, PyTree]:
   """Generator forward in training mode; returns (images, updated batch statistics)."""
-  images, updates = cfg.generator.apply(state.generator_variables, z, label_vector, train=True,
-                                        mutable=['batch_stats'])
+  generator_labels = label_vector if cfg.conditions_generator else label_vector[:, :0]
+  images, updates = cfg.generator.apply(state.generator_variables, z, generator_labels,
+                                        train=True, mutable=['batch_stats'])
   return images, updates.get('batch_stats', {})
 
 
-def critic_update(cfg: StepConfig, state: GANState, real: Array, label_vector: Array,
-                  key: Array) -> tuple[GANState, Metrics]:
-  """One critic update on `real` against fresh fakes drawn with `key`."""
-  batch_size = real.shape[0]
-  z = draw_latents(jax.random.fold_in(key, _LATENT), batch_size, cfg.latent_dim)
-  eps = draw_uniform(jax.random.fold_in(key, _INTERPOLATION), batch_size)
+def criticise(cfg: StepConfig, params: PyTree, images: Array,
+              label_vector: Array) -> CriticOutput:
+  """The critic's scores (and AC-GAN head outputs); labels reach it only if it projects them."""
+  labels = label_vector if cfg.critic.label_dim else None
+  return cfg.critic.apply({'params': params}, images, labels)
+
+
+def weighted_label_losses(cfg: StepConfig, predictions: Mapping[str, Array],
+                          labels: Mapping[str, Array], prefix: str) -> tuple[Array, Metrics]:
+  """sum_label weight * loss of `predictions` against `labels`, and each loss as a metric."""
+  per_label = losses.label_losses(predictions, labels)
+  total = sum(cfg.label_weights[name] * value for name, value in per_label.items())
+  return total, {f'{prefix}_{name}': value for name, value in per_label.items()}
+
+
+def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping[str, Array],
+                  label_vector: Array, key: Array, update: Array) -> tuple[GANState, Metrics]:
+  """One critic update on `real` against fresh fakes drawn with `key`; `update` counts the
+  critic updates of the run."""
+  z = draw_latents(jax.random.fold_in(key, _LATENT), real.shape[0], cfg.latent_dim)
   fake, batch_stats = generate(cfg, state, z, label_vector)
   fake = lax.stop_gradient(fake)
 
   def loss_fn(params):
-    critic_fn = lambda x: cfg.critic.apply({'params': params}, x)
-    real_scores, fake_scores = critic_fn(real), critic_fn(fake)
-    adversarial = cfg.adversarial.critic(real_scores, fake_scores)
-    penalty = losses.gradient_penalty(critic_fn, real, fake, eps) if cfg.gp_weight else 0.0
-    metrics = {'critic_adversarial': adversarial, 'gradient_penalty': penalty,
-               'wasserstein_estimate': jnp.mean(real_scores) - jnp.mean(fake_scores)}
-    return adversarial + cfg.gp_weight * penalty, metrics
+    real_out = criticise(cfg, params, real, label_vector)
+    fake_out = criticise(cfg, params, fake, label_vector)
+    adversarial = cfg.adversarial.critic(real_out.scores, fake_out.scores)
+    metrics = {'critic_adversarial': adversarial,
+               'wasserstein_estimate': jnp.mean(real_out.scores) - jnp.mean(fake_out.scores)}
+    total = adversarial
+    scores_fn = lambda x: criticise(cfg, params, x, label_vector).scores
+    penalty = penalty_term(cfg.penalty, scores_fn, real, fake,
+                           jax.random.fold_in(key, _PENALTY), update)
+    if penalty is not None:
+      total = total + penalty[0]
+      metrics[_PENALTY_METRICS[cfg.penalty.name]] = penalty[1]
+    if real_out.aux is not None:  # AC-GAN: the head learns the labels of real and fake images
+      for name, out in (('real', real_out), ('fake', fake_out)):
+        aux_loss, aux_metrics = weighted_label_losses(
+            cfg, labels_lib.predictions_from_vector(out.aux), labels, f'critic_{name}')
+        total, metrics = total + aux_loss, {**metrics, **aux_metrics}
+    return total, metrics
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.critic_params)
   grads = lax.pmean(grads, AXIS_NAME)
   updates, opt_state = cfg.critic_tx.update(grads, state.critic_opt_state, state.critic_params)
-  state = state.replace(critic_params=optax.apply_updates(state.critic_params, updates),
-                        critic_opt_state=opt_state, generator_batch_stats=batch_stats)
+  params = optax.apply_updates(state.critic_params, updates)
+  if cfg.weight_clip:
+    params = losses.clip_weights(params, cfg.weight_clip)
+  state = state.replace(critic_params=params, critic_opt_state=opt_state,
+                        generator_batch_stats=batch_stats)
   return state, {'critic_loss': loss, **metrics}
 
 
 def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Array],
                      label_vector: Array, predictor_variables: PyTree,
                      key: Array) -> tuple[GANState, Metrics]:
-  """One generator update: adversarial loss plus the weighted predictor losses on the labels."""
+  """One generator update: adversarial loss plus the weighted label losses of the fakes, as
+  judged by the frozen predictor and/or the critic's AC-GAN head."""
   z = draw_latents(jax.random.fold_in(key, _LATENT), label_vector.shape[0], cfg.latent_dim)
 
   def loss_fn(params):
     fake, batch_stats = generate(cfg, state.replace(generator_params=params), z, label_vector)
-    adversarial = cfg.adversarial.generator(cfg.critic.apply({'params': state.critic_params}, fake))
+    fake_out = criticise(cfg, state.critic_params, fake, label_vector)
+    adversarial = cfg.adversarial.generator(fake_out.scores)
     metrics = {'generator_adversarial': adversarial}
     total = cfg.adversarial_weight * adversarial
+    judges = []
     if cfg.predictor is not None:
-      predictions = cfg.predictor.apply(predictor_variables, fake, train=False)
-      for name, value in losses.label_losses(predictions, labels).items():
-        metrics[f'generator_{name}'] = value
-        total = total + cfg.label_weights[name] * value
+      judges.append(('generator', cfg.predictor.apply(predictor_variables, fake, train=False)))
+    if fake_out.aux is not None:
+      judges.append(('generator_acgan', labels_lib.predictions_from_vector(fake_out.aux)))
+    for prefix, predictions in judges:
+      label_loss, label_metrics = weighted_label_losses(cfg, predictions, labels, prefix)
+      total, metrics = total + label_loss, {**metrics, **label_metrics}
     return total, (metrics, batch_stats)
 
   (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -162,8 +256,8 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   label_vector = labels_lib.label_vector(batch['labels'])
 
   def critic_body(carry, index):
-    return critic_update(cfg, carry, batch['images'], label_vector,
-                         jax.random.fold_in(step_key, index))
+    return critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,
+                         jax.random.fold_in(step_key, index), state.step * cfg.n_critic + index)
 
   state, critic_metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic))
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
@@ -191,5 +285,7 @@ def replicate(tree: PyTree, devices: list[jax.Device]) -> PyTree:
   the step compile a second time on its second call; an identity pmap over the same devices
   gives the step's own output layout, so the step compiles once.
   """
+  if not jax.tree.leaves(tree):
+    return tree  # e.g. no predictor: nothing to place
   stacked = jax.tree.map(lambda x: np.stack([np.asarray(x)] * len(devices)), tree)
   return jax.pmap(lambda x: x, axis_name=AXIS_NAME, devices=devices)(stacked)

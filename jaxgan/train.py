@@ -23,6 +23,7 @@ import optax
 from absl import logging
 
 from jaxgan import checkpoint
+from jaxgan import conditioning
 from jaxgan import logs
 from jaxgan import losses
 from jaxgan import models
@@ -66,7 +67,25 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   missing = set(labels_lib.LABEL_KEYS) - set(config.loss.label_weights.keys())
   if missing:
     raise ValueError(f'loss.label_weights lacks {sorted(missing)}')
-  losses.get_adversarial_loss(config.loss.name)
+  losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
+  penalty_from_config(config.loss)
+  conditioning.parse(config.model.conditioning)
+
+
+def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty:
+  """The critic's regulariser as the `loss` config says, checked."""
+  if loss_config.penalty not in steps.PENALTY_NAMES:
+    raise ValueError(f'loss.penalty={loss_config.penalty!r} is unknown; choose one of '
+                     f'{steps.PENALTY_NAMES}')
+  if loss_config.gp_interpolation not in steps.INTERPOLATIONS:
+    raise ValueError(f'loss.gp_interpolation={loss_config.gp_interpolation!r}; choose one of '
+                     f'{steps.INTERPOLATIONS}')
+  if loss_config.r1_every < 1 or loss_config.clip < 0:
+    raise ValueError(f'loss.r1_every must be >= 1 and loss.clip >= 0, got '
+                     f'{loss_config.r1_every} and {loss_config.clip}')
+  if loss_config.penalty == 'r1':
+    return steps.Penalty('r1', loss_config.r1_gamma, every=loss_config.r1_every)
+  return steps.Penalty(loss_config.penalty, loss_config.gp_weight, loss_config.gp_interpolation)
 
 
 def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
@@ -129,26 +148,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   logging.info('Training on %d device(s): %s', len(devices), devices)
 
   data = load_data(config.data, workdir)
-  predictor, predictor_variables = prepare_predictor(config, data, workdir)
+  modes = conditioning.parse(config.model.conditioning)
+  predictor, predictor_variables = (prepare_predictor(config, data, workdir)
+                                    if 'predictor' in modes else (None, {}))
   generator_tx, critic_tx = make_optimizers(config)
   generator, critic = models.build_gan(config.model, axis_name=steps.AXIS_NAME)
   step_config = steps.StepConfig(
       generator=generator, critic=critic, predictor=predictor,
       generator_tx=generator_tx, critic_tx=critic_tx,
-      adversarial=losses.get_adversarial_loss(config.loss.name),
-      gp_weight=config.loss.gp_weight, n_critic=config.train.n_critic,
-      latent_dim=config.model.latent_dim, adversarial_weight=config.loss.adversarial_weight,
+      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
+      penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
+      n_critic=config.train.n_critic,
+      latent_dim=config.model.latent_dim,
+      conditions_generator=conditioning.generator_label_dim(modes) > 0,
+      adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights))
 
   sample_generator, _ = models.build_gan(config.model)  # no pmap axis: for init and sampling
   initial = state_lib.init_state(jax.random.key(config.seed), sample_generator, critic,
                                  generator_tx, critic_tx, config.model.latent_dim,
-                                 labels_lib.LABEL_DIM, data.train.image_shape)
+                                 conditioning.generator_label_dim(modes), data.train.image_shape)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
   camera = config.data.toy_iact
   sampler = sampling.GridSampler(
-      sample_generator, config.model.latent_dim, data.train, seed=config.seed,
+      sample_generator, config.model.latent_dim, conditioning.generator_label_dim(modes),
+      data.train, data.validation, seed=config.seed,
       camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
               'boundary': camera.tailcut_boundary_pe})
   run = Run(config, workdir, devices, step_config, predictor_variables, data, checkpointer,

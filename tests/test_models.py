@@ -33,8 +33,31 @@ def test_critic_shapes(features):
   critic = ctgan.Critic(block_features=features)
   images = jnp.ones((2, 43, 43, 1))
   params = jax.eval_shape(critic.init, jax.random.key(0), images)
-  scores = jax.eval_shape(critic.apply, params, images)
-  assert scores.shape == (2,)
+  output = jax.eval_shape(critic.apply, params, images)
+  assert output.scores.shape == (2,)
+  assert output.aux is None
+
+
+def test_conditional_critic_shapes():
+  critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, aux_dim=7)
+  images, labels = jnp.ones((2, 43, 43, 1)), jnp.ones((2, labels_lib.LABEL_DIM))
+  params = jax.eval_shape(critic.init, jax.random.key(0), images, labels)
+  output = jax.eval_shape(critic.apply, params, images, labels)
+  assert output.scores.shape == (2,) and output.aux.shape == (2, 7)
+
+
+def test_projection_score_is_affine_in_the_labels():
+  """w.h + b + (V y).h: mixing two label vectors mixes the scores with the same weights."""
+  critic = ctgan.Critic(block_features=(4, 8), label_dim=3)
+  images = jax.random.normal(jax.random.key(0), (2, 43, 43, 1))
+  y1, y2 = jax.random.normal(jax.random.key(1), (2, 2, 3))
+  params = critic.init(jax.random.key(2), images, y1)
+  score = lambda y: np.asarray(critic.apply(params, images, y).scores, np.float64)
+  np.testing.assert_allclose(score(0.3 * y1 + 0.7 * y2), 0.3 * score(y1) + 0.7 * score(y2),
+                             rtol=1e-5, atol=1e-5)
+  assert not np.allclose(score(y1), score(y2))  # the labels matter
+  with pytest.raises(ValueError, match='projection critic needs'):
+    critic.apply(params, images)
 
 
 def test_critic_scores_examples_independently():
@@ -42,8 +65,8 @@ def test_critic_scores_examples_independently():
   critic = ctgan.Critic(block_features=(4, 8))
   images = jax.random.normal(jax.random.key(0), (3, 43, 43, 1))
   params = critic.init(jax.random.key(1), images)
-  before = np.asarray(critic.apply(params, images))
-  after = np.asarray(critic.apply(params, images.at[1].multiply(3.0)))
+  before = np.asarray(critic.apply(params, images).scores)
+  after = np.asarray(critic.apply(params, images.at[1].multiply(3.0)).scores)
   np.testing.assert_array_equal(before[[0, 2]], after[[0, 2]])
   assert before[1] != after[1]
 

@@ -48,10 +48,10 @@ def test_one_step_writes_every_output(tmp_path, predictor_dir):
     assert os.path.exists(os.path.join(workdir, name)), name
   assert os.listdir(os.path.join(workdir, 'tensorboard'))
   rows = logs.read_metrics(workdir)
-  reference = [row for row in rows if 'reference_size_energy_correlation' in row]
+  reference = [row for row in rows if 'validation_size_energy_correlation' in row]
   assert reference[0]['step'] == 0
-  assert reference[0]['reference_size_energy_correlation'] > 0.3  # the data's own response
-  assert any('grid_size_energy_correlation' in row for row in rows)
+  assert reference[0]['validation_size_energy_correlation'] > 0.3  # the data's own response
+  assert any('generated_size_energy_correlation' in row for row in rows)
   losses = [row for row in rows if 'critic_loss' in row]
   assert losses[-1]['step'] == 1
   assert all(np.isfinite(v) for v in losses[-1].values())

@@ -32,3 +32,15 @@ def label_vector(labels: Labels) -> jnp.ndarray:
   energy = jnp.asarray(labels['energy'], jnp.float32)[:, None]
   direction = jnp.asarray(labels['direction'], jnp.float32)
   return jnp.concatenate([one_hot, energy, direction], axis=-1)
+
+
+def predictions_from_vector(outputs: jnp.ndarray) -> dict[str, jnp.ndarray]:
+  """Reads (B, LABEL_DIM) network outputs laid out like `label_vector` as label predictions.
+
+  Returns:
+    `particletype` (B, 2) logits, `energy` (B,), `direction` (B, 2): the layout of the
+    predictor's outputs, ready for `losses.label_losses`.
+  """
+  return {'particletype': outputs[:, :NUM_PARTICLE_TYPES],
+          'energy': outputs[:, NUM_PARTICLE_TYPES],
+          'direction': outputs[:, NUM_PARTICLE_TYPES + 1:]}

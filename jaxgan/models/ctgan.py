@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import conditioning
+from jaxgan.models import heads
 from jaxgan.models import layers
 
 Array = jax.Array
@@ -88,7 +90,7 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-  """Critic: (B, image_size, image_size, C) images -> (B,) unbounded realism scores.
+  """Critic: (B, image_size, image_size, C) images [+ (B, label_dim) labels] -> CriticOutput.
 
   Attributes:
     block_features: output channels of the 5x5 stride-2 conv blocks.
@@ -96,33 +98,43 @@ class Critic(nn.Module):
       so with dropout a run is reproducible but not independent of the device count).
     conv_impl: `layers.Conv` implementation; 'auto' = 'im2col' on CPU (fast gradient penalty),
       'xla' on GPU/TPU.
-    dtype: computation dtype; params and the output stay float32.
+    label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
+    aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
+    dtype: computation dtype; params and the outputs stay float32.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
   dropout_rate: float = 0.0
   conv_impl: str = 'auto'
+  label_dim: int = 0
+  aux_dim: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, images: Array, train: bool = False) -> Array:
+  def __call__(self, images: Array, labels: Array | None = None,
+               train: bool = False) -> heads.CriticOutput:
     x = pad_center(images.astype(self.dtype), PADDED_SIZE)
     for features in self.block_features:
       x = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    x = x.reshape((x.shape[0], -1))
-    scores = nn.Dense(1, dtype=self.dtype)(x)[:, 0]
-    return scores.astype(jnp.promote_types(self.dtype, jnp.float32))  # float32 at least
+    features = x.reshape((x.shape[0], -1))
+    return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype)(features, labels)
 
 
 def from_config(model_config, axis_name: str | None = None) -> tuple[Generator, Critic]:
-  """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py)."""
+  """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py).
+
+  `model.conditioning` decides whether the critic projects labels and has an auxiliary head.
+  """
+  modes = conditioning.parse(model_config.conditioning)
   generator = Generator(base_shape=tuple(model_config.generator_base_shape),
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
                         conv_impl=model_config.generator_conv_impl, axis_name=axis_name)
   critic = Critic(block_features=tuple(model_config.critic_features),
                   dropout_rate=model_config.critic_dropout,
-                  conv_impl=model_config.critic_conv_impl)
+                  conv_impl=model_config.critic_conv_impl,
+                  label_dim=conditioning.critic_label_dim(modes),
+                  aux_dim=conditioning.critic_aux_dim(modes))
   return generator, critic

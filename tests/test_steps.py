@@ -1,0 +1,120 @@
+"""The training step's pluggable parts: penalties, weight clipping, conditioning modes, losses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import logs
+from jaxgan import losses
+from jaxgan import steps
+from jaxgan import train
+from jaxgan.data import labels as labels_lib
+from tests.helpers import tiny_config
+
+
+def pmapped_penalty(penalty, scores_fn, real, fake, update=0):
+  """`steps.penalty_term` on one device, as the step calls it (inside pmap)."""
+  run = jax.pmap(lambda r, f: steps.penalty_term(penalty, scores_fn, r, f, jax.random.key(0),
+                                                 update),
+                 axis_name=steps.AXIS_NAME, devices=jax.devices()[:1])
+  term, value = run(real[None], fake[None])
+  return float(term[0]), float(value[0])
+
+
+@pytest.mark.parametrize('interpolation,expected', [
+    ('uniform', 1 / 3),  # E[(u - 1)^2], u ~ U(0, 1)
+    ('normal', 2 - 2 * np.sqrt(2 / np.pi)),  # E[(|n| - 1)^2], n ~ N(0, 1)
+])
+def test_gradient_penalty_draws_eps_as_configured(interpolation, expected):
+  """D(x) = x^2 / 2 on one pixel, real 0, fake 1: xhat = eps, and the penalty is E[(|eps|-1)^2]."""
+  batch = 4096
+  real, fake = jnp.zeros((batch, 1, 1, 1)), jnp.ones((batch, 1, 1, 1))
+  scores_fn = lambda x: 0.5 * jnp.sum(x ** 2, axis=(1, 2, 3))
+  term, value = pmapped_penalty(steps.Penalty('gp', 10.0, interpolation), scores_fn, real, fake)
+  assert value == pytest.approx(expected, abs=0.03)  # 4096 draws: standard error ~0.006
+  assert term == pytest.approx(10.0 * value)
+
+
+def test_r1_is_applied_lazily_and_scaled_by_its_interval():
+  """Linear critic <w, x>: R1 = ||w||^2; with every=4 it counts on updates 0, 4, 8, ... only."""
+  w = jnp.arange(4.0).reshape(1, 2, 2, 1)
+  scores_fn = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
+  real = jax.random.normal(jax.random.key(1), (3, 2, 2, 1))
+  penalty = steps.Penalty('r1', weight=2.0, every=4)
+  term, value = pmapped_penalty(penalty, scores_fn, real, real, update=8)
+  assert value == pytest.approx(14.0)  # 0 + 1 + 4 + 9
+  assert term == pytest.approx(2.0 / 2 * 4 * 14.0)
+  assert pmapped_penalty(penalty, scores_fn, real, real, update=9) == (0.0, 0.0)
+
+
+def test_dragan_perturbation_uses_the_global_batch_spread():
+  """On 4 devices with differently scaled shards, std(x) is that of all shards together."""
+  devices = jax.devices()[:4]
+  shards = jnp.stack([scale * jnp.ones((2, 3, 3, 1)) for scale in (1.0, 2.0, -1.0, 5.0)])
+  noise = jnp.ones_like(shards)
+  perturb = jax.pmap(lambda x, u: losses.dragan_perturbation(x, u, axis_name='d'),
+                     axis_name='d', devices=devices)
+  expected = 0.5 * np.std(np.asarray(shards))
+  np.testing.assert_allclose(np.asarray(perturb(shards, noise)), expected, rtol=1e-5)
+
+
+def run_tiny(tmp_path, **overrides):
+  """One tiny training run of 2 iterations with `overrides` ('section.field': value)."""
+  config = tiny_config()
+  config.predictor.num_steps = 1
+  for dotted, value in overrides.items():
+    section, field = dotted.split('.')
+    config[section][field] = value
+  state = train.train_and_evaluate(config, str(tmp_path))
+  final = [row for row in logs.read_metrics(str(tmp_path)) if 'critic_loss' in row][-1]
+  assert all(np.isfinite(v) for v in final.values()), final
+  return state, final
+
+
+def test_weight_clipping_bounds_every_critic_parameter(tmp_path):
+  state, metrics = run_tiny(tmp_path, **{'loss.penalty': 'none', 'loss.clip': 0.01})
+  assert 'gradient_penalty' not in metrics
+  leaves = jax.tree.leaves(state.critic_params)
+  assert max(float(np.abs(leaf).max()) for leaf in leaves) <= 0.01
+  assert any(float(np.abs(leaf).max()) == pytest.approx(0.01) for leaf in leaves)  # it bites
+
+
+def test_acgan_head_trains_on_real_and_fake_and_drives_the_generator(tmp_path):
+  state, metrics = run_tiny(tmp_path, **{
+      'model.conditioning': 'acgan', 'loss.name': 'non_saturating', 'loss.label_smoothing': 0.1,
+      'loss.penalty': 'dragan'})
+  for name in ('critic_real_direction', 'critic_fake_energy', 'generator_acgan_particletype',
+               'dragan_penalty'):
+    assert name in metrics, name
+  assert 'generator_particletype' not in metrics  # no external predictor
+  assert state.critic_params['CriticHead_0']['aux']['kernel'].shape[-1] == labels_lib.LABEL_DIM
+  assert not (tmp_path / 'predictor').exists()
+
+
+def test_cgan_projects_labels_and_unconditional_drops_them(tmp_path):
+  state, metrics = run_tiny(tmp_path / 'cgan', **{
+      'model.conditioning': 'cgan+predictor', 'loss.name': 'hinge', 'loss.penalty': 'r1',
+      'loss.r1_every': 2})
+  assert 'label_projection' in state.critic_params['CriticHead_0']
+  assert 'r1_penalty' in metrics and 'generator_direction' in metrics
+  config = tiny_config()
+  state, _ = run_tiny(tmp_path / 'none', **{'model.conditioning': 'none',
+                                            'loss.name': 'least_squares'})
+  dense_inputs = state.generator_params['Dense_0']['kernel'].shape[0]
+  assert dense_inputs == config.model.latent_dim  # no label input
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('model.conditioning', 'cgan+none', 'cannot be combined'),
+    ('model.conditioning', 'projection', 'unknown mode'),
+    ('loss.penalty', 'wgan', 'loss.penalty'),
+    ('loss.gp_interpolation', 'gaussian', 'loss.gp_interpolation'),
+    ('loss.label_smoothing', 0.1, 'cross-entropy'),  # with the Wasserstein loss
+])
+def test_bad_loss_and_conditioning_fields_are_named(tmp_path, field, value, message):
+  config = tiny_config()
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(config, str(tmp_path))
