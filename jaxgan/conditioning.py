@@ -17,7 +17,7 @@ Label losses of the predictor and of the AC-GAN head use the same per-label weig
 (`loss.label_weights`).
 """
 
-from typing import AbstractSet
+from typing import AbstractSet, Mapping
 
 from jaxgan.data import labels as labels_lib
 
@@ -36,16 +36,31 @@ def parse(value: str) -> frozenset[str]:
   return modes
 
 
-def generator_label_dim(modes: AbstractSet[str]) -> int:
+def generator_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
   """Size of the label vector concatenated to the generator's input (0 when unconditional)."""
-  return 0 if 'none' in modes else labels_lib.LABEL_DIM
+  return 0 if 'none' in modes else labels_lib.vector_size(spec)
 
 
-def critic_label_dim(modes: AbstractSet[str]) -> int:
+def critic_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
   """Size of the label vector projected into the critic (0 = unconditional critic)."""
-  return labels_lib.LABEL_DIM if 'cgan' in modes else 0
+  return labels_lib.vector_size(spec) if 'cgan' in modes else 0
 
 
-def critic_aux_dim(modes: AbstractSet[str]) -> int:
+def critic_aux_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
   """Outputs of the critic's auxiliary head: one per label-vector entry for AC-GAN, else 0."""
-  return labels_lib.LABEL_DIM if 'acgan' in modes else 0
+  return labels_lib.vector_size(spec) if 'acgan' in modes else 0
+
+
+def check(modes: AbstractSet[str], spec: labels_lib.LabelSpec, label_weights: Mapping[str, float],
+          value: str) -> None:
+  """Fails with a message when the modes do not fit the dataset's labels or the loss weights."""
+  if 'none' not in modes and not spec:
+    raise ValueError(f'model.conditioning={value!r} needs labels, and this dataset has none; '
+                     "use 'none'")
+  if 'predictor' in modes and spec != labels_lib.TELESCOPE:
+    raise ValueError(f"model.conditioning={value!r}: the 'predictor' mode is for telescope "
+                     f'labels {labels_lib.LABEL_KEYS}; this dataset has '
+                     f'{[label.name for label in spec]} (use acgan)')
+  missing = {label.name for label in spec} - set(label_weights)
+  if modes & {'predictor', 'acgan'} and missing:
+    raise ValueError(f'loss.label_weights lacks {sorted(missing)}')

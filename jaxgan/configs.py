@@ -9,6 +9,7 @@ the wrong type.
 import ml_collections
 
 from jaxgan import predictor_training
+from jaxgan.data import images
 from jaxgan.data import toy_iact
 
 
@@ -18,7 +19,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Root of every random draw of the GAN run (initialisation, noise, penalty).
 
   config.data = data = ml_collections.ConfigDict()
-  data.name = 'toy_iact'  # Dataset (data/dataset.py DATASETS): 'toy_iact' (simulator), 'hdf5'.
+  # Dataset (data/dataset.py): 'toy_iact' (simulator), 'hdf5', 'image_folder', 'digits',
+  # 'mixture2d'.
+  data.name = 'toy_iact'
   data.path = ''  # File of the dataset (hdf5: the training split), for datasets read from disk.
   data.validation_path = ''  # hdf5: the validation split's file; '' = hold out part of data.path.
   data.num_examples = 20_000  # Events to simulate (toy_iact); split into train and validation.
@@ -26,6 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
   data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.
   data.transform = 'asinh'  # Network units: 'asinh' = asinh(x / image_scale), 'linear' = x / scale.
   data.image_scale = 0.0  # Scale of that transform (pe); 0 = robust noise level of train pixels.
+  data.image_size = 64  # image_folder: side of the square pictures (resized and centre-cropped).
+  data.images = images.default_config()  # image_folder without data.path: the built-in crops.
   data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
   data.toy_iact.energy_min_tev = 0.2  # A high energy threshold, like the source's MAGIC data.
 
@@ -65,13 +70,18 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.train = train = ml_collections.ConfigDict()
   train.num_steps = 273_438  # Generator updates (iterations); 200 epochs of 700k images at 512.
+  train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
   train.n_critic = 5  # Critic updates per generator update, all on the iteration's real batch.
   train.num_devices = 0  # Local devices to use; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
   train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).
+  train.sample_each_epoch = False  # Also sample at the end of every epoch (the DCGAN recipe).
+  train.checkpoint_each_epoch = False  # Also checkpoint at the end of every epoch.
   train.max_to_keep = 3  # Checkpoints kept on disk.
+  train.ema_decay = 0.0  # > 0: keep an EMA of the generator's weights, used for samples (0.999).
+  train.dtype = 'float32'  # 'bfloat16': networks compute in bf16; params, losses, penalty float32.
 
   config.predictor = predictor_training.default_config()  # The frozen auxiliary label predictor.
 

@@ -2,12 +2,14 @@
 
 - `<workdir>/metrics.jsonl`: one JSON object per logged step, `{"step": s, "name": value, ...}`.
 - `<workdir>/tensorboard/`: the same scalars and the sample grids as TensorBoard events.
-- `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`).
+- `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`); `save_animation` makes
+  them into an animated GIF of the fixed-noise samples over training.
 """
 
 import json
 import math
 import os
+import re
 import time
 
 import matplotlib
@@ -118,3 +120,43 @@ def save_png(path: str, rgb: np.ndarray) -> None:
   """Writes an (H, W, 3) uint8 picture, creating the folder."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
   Image.fromarray(rgb).save(path)
+
+
+FRAME_NAME = re.compile(r'step_(\d+)\.png')
+
+
+def _frame_names(sample_dir: str) -> list[str]:
+  """The `step_<step>.png` names in `sample_dir` (none if it is missing), in step order."""
+  names = os.listdir(sample_dir) if os.path.isdir(sample_dir) else []
+  steps = sorted((int(match[1]), name) for name in names if (match := FRAME_NAME.fullmatch(name)))
+  return [name for _, name in steps]
+
+
+def save_animation(sample_dir: str, output_path: str, frame_ms: int = 200) -> int:
+  """Writes the `step_<step>.png` pictures of `sample_dir`, in step order, as an animated GIF.
+
+  Other files (`reference.png`, ...) are left out. The GIF is written under a temporary name and
+  then renamed, so `output_path` is never a partial file. Without frames, warns and writes nothing.
+
+  Args:
+    sample_dir: the folder of frames, e.g. `<workdir>/samples`.
+    output_path: the GIF to write.
+    frame_ms: how long each frame is shown, in milliseconds; the animation loops.
+
+  Returns:
+    The number of pictures animated (Pillow shows consecutive identical ones as one longer frame).
+  """
+  names = _frame_names(sample_dir)
+  if not names:
+    logging.warning('No step_*.png frames in %s: no animation written', sample_dir)
+    return 0
+  frames = []
+  for name in names:
+    with Image.open(os.path.join(sample_dir, name)) as frame:
+      frames.append(frame.convert('RGB'))
+  os.makedirs(os.path.dirname(output_path) or '.', exist_ok=True)
+  temporary = f'{output_path}.tmp'
+  frames[0].save(temporary, format='GIF', save_all=True, append_images=frames[1:],
+                 duration=frame_ms, loop=0)
+  os.replace(temporary, output_path)
+  return len(frames)

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxgan.data.labels import LabelSpec
+
 Array = jax.Array
 CriticFn = Callable[[Array], Array]
 PyTree = Any
@@ -234,10 +236,10 @@ def clip_weights(params: PyTree, clip: float) -> PyTree:
   return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
 
 
-def particletype_cross_entropy(logits: Array, particletype: Array) -> Array:
+def cross_entropy(logits: Array, classes: Array) -> Array:
   """Mean softmax cross-entropy of (B, K) logits against (B,) integer classes."""
   log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
-  return -jnp.mean(jnp.take_along_axis(log_probs, particletype[:, None], axis=-1))
+  return -jnp.mean(jnp.take_along_axis(log_probs, classes[:, None], axis=-1))
 
 
 def mean_squared_error(predicted: Array, target: Array) -> Array:
@@ -245,16 +247,16 @@ def mean_squared_error(predicted: Array, target: Array) -> Array:
   return jnp.mean(jnp.square(predicted.astype(jnp.float32) - target))
 
 
-def label_losses(predictions: Mapping[str, Array], labels: Mapping[str, Array]) -> dict[str, Array]:
-  """The predictor's losses per label: cross-entropy on particle type, MSE on energy, direction.
+def label_losses(predictions: Mapping[str, Array], labels: Mapping[str, Array],
+                 spec: LabelSpec) -> dict[str, Array]:
+  """Per label of `spec`: cross-entropy for categorical labels, MSE for continuous ones.
+
+  For telescope labels: cross-entropy on particle type, MSE on energy and on direction.
 
   Args:
-    predictions: `particletype` (B, 2) logits, `energy` (B,), `direction` (B, 2).
-    labels: `particletype` (B,) int, `energy` (B,), `direction` (B, 2).
+    predictions: per label, (B, K) logits or (B,) / (B, size) values.
+    labels: per label, (B,) int classes or (B,) / (B, size) values.
+    spec: the labels' kinds (`jaxgan.data.labels`).
   """
-  return {
-      'particletype': particletype_cross_entropy(predictions['particletype'],
-                                                 labels['particletype']),
-      'energy': mean_squared_error(predictions['energy'], labels['energy']),
-      'direction': mean_squared_error(predictions['direction'], labels['direction']),
-  }
+  return {label.name: (cross_entropy if label.num_classes else mean_squared_error)(
+      predictions[label.name], labels[label.name]) for label in spec}

@@ -120,7 +120,7 @@ def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params
   def loss_fn(params):
     predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
                                        batch['images'], train=True, mutable=['batch_stats'])
-    per_label = losses.label_losses(predictions, batch['labels'])
+    per_label = losses.label_losses(predictions, batch['labels'], labels_lib.TELESCOPE)
     return sum(per_label.values()), (per_label, updates['batch_stats'])
 
   (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
@@ -189,7 +189,7 @@ def _metric_sums(model: nn.Module, variables: PyTree, images: Array,
                  labels: labels_lib.Labels) -> dict[str, Array]:
   """Per-batch sums over examples of the validation metrics."""
   predictions = model.apply(variables, images, train=False)
-  per_label = losses.label_losses(predictions, labels)
+  per_label = losses.label_losses(predictions, labels, labels_lib.TELESCOPE)
   count = images.shape[0]
   predicted_type = jnp.argmax(predictions['particletype'], axis=-1)
   return {

@@ -95,7 +95,7 @@ class GridSampler:
 
     def sampler(labels, key):
       latents = jax.random.normal(key, (len(labels['energy']), latent_dim))
-      label_vector = labels_lib.label_vector(labels)[:, :label_dim]
+      label_vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)[:, :label_dim]
       return jax.jit(lambda variables: generator.apply(variables, latents, label_vector,
                                                        train=False))
 
@@ -104,7 +104,7 @@ class GridSampler:
 
   def images(self, state, normalisation: Normalisation) -> np.ndarray:
     """The grid's images, in physical units."""
-    return normalisation.inverse(self._generate_grid(state.generator_variables))
+    return normalisation.inverse(self._generate_grid(state.sampling_variables))
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
             normalisation: Normalisation) -> dict[str, float]:
@@ -118,7 +118,7 @@ class GridSampler:
     rgb = self._grid(self.images(state, normalisation), normalisation.scale)
     logs.save_png(os.path.join(workdir, 'samples', f'step_{step:07d}.png'), rgb)
     writer.write_image(step, 'samples', rgb)
-    generated = normalisation.inverse(self._generate_probe(state.generator_variables))
+    generated = normalisation.inverse(self._generate_probe(state.sampling_variables))
     response = self._response('generated', generated, self.probe.labels)
     writer.write_scalars(step, response)
     return response

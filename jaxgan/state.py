@@ -25,7 +25,10 @@ class GANState:
       `step` is derived from `fold_in(key, step)`, so the state needs no key splitting to resume.
     generator_params, generator_batch_stats, generator_opt_state: the generator's variables and
       its optimizer state.
-    critic_params, critic_opt_state: the critic's parameters and optimizer state.
+    critic_params, critic_batch_stats, critic_opt_state: the critic's parameters, BatchNorm
+      statistics (an empty dict for critics without BatchNorm) and optimizer state.
+    generator_ema_params: exponential moving average of the generator's parameters
+      (`train.ema_decay` > 0), used for samples and evaluation; an empty dict when disabled.
   """
   step: jax.Array
   key: jax.Array
@@ -33,18 +36,28 @@ class GANState:
   generator_batch_stats: PyTree
   generator_opt_state: PyTree
   critic_params: PyTree
+  critic_batch_stats: PyTree
   critic_opt_state: PyTree
+  generator_ema_params: PyTree
 
   @property
   def generator_variables(self) -> dict[str, PyTree]:
     """The generator's variables as `generator.apply` takes them."""
     return {'params': self.generator_params, 'batch_stats': self.generator_batch_stats}
 
+  @property
+  def sampling_variables(self) -> dict[str, PyTree]:
+    """The generator's variables for samples and evaluation: the EMA parameters when kept
+    (with the live BatchNorm statistics), else the live ones."""
+    params = self.generator_ema_params or self.generator_params
+    return {'params': params, 'batch_stats': self.generator_batch_stats}
+
 
 def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
                generator_tx: optax.GradientTransformation,
                critic_tx: optax.GradientTransformation,
-               latent_dim: int, label_dim: int, image_shape: tuple[int, ...]) -> GANState:
+               latent_dim: int, label_dim: int, image_shape: tuple[int, ...],
+               keep_ema: bool = False) -> GANState:
   """Initial state: fresh parameters from `key`, zero step.
 
   Args:
@@ -54,14 +67,16 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
     generator_tx, critic_tx: their optax optimizers.
     latent_dim, label_dim: sizes of the generator's two inputs (label_dim 0: unconditional).
     image_shape: (H, W, C) of one image.
+    keep_ema: whether to keep an EMA of the generator's parameters (starting at them).
   """
   run_key, generator_key, critic_key = jax.random.split(key, 3)
   z = jnp.zeros((1, latent_dim), jnp.float32)
   labels = jnp.zeros((1, label_dim), jnp.float32)
   generator_variables = generator.init(generator_key, z, labels, train=False)
   critic_labels = jnp.zeros((1, critic.label_dim), jnp.float32) if critic.label_dim else None
-  critic_params = critic.init(critic_key, jnp.zeros((1, *image_shape), jnp.float32),
-                              critic_labels)['params']
+  critic_variables = critic.init(critic_key, jnp.zeros((1, *image_shape), jnp.float32),
+                                 critic_labels)
+  critic_params = critic_variables['params']
   return GANState(
       step=jnp.zeros((), jnp.int32),
       key=jax.random.key_data(run_key),
@@ -69,5 +84,7 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
       generator_batch_stats=generator_variables.get('batch_stats', {}),
       generator_opt_state=generator_tx.init(generator_variables['params']),
       critic_params=critic_params,
+      critic_batch_stats=critic_variables.get('batch_stats', {}),
       critic_opt_state=critic_tx.init(critic_params),
+      generator_ema_params=generator_variables['params'] if keep_ema else {},
   )

@@ -38,7 +38,7 @@ PyTree = Any
 AXIS_NAME = 'batch'
 
 # Purposes of the random draws of one iteration; each has its own stream.
-_LATENT, _PENALTY = 0, 1
+_LATENT, _PENALTY, _DROPOUT = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +79,11 @@ class StepConfig:
     penalty: the critic's regulariser.
     n_critic: critic updates per generator update.
     latent_dim: size of z.
+    label_spec: the dataset's labels (`jaxgan.data.labels`).
     conditions_generator: whether the label vector is concatenated to the generator's input.
     weight_clip: > 0 clips every critic parameter to [-c, c] after each update (WGAN-clip).
+    ema_decay: > 0 updates the state's generator EMA after each generator update:
+      ema <- decay * ema + (1 - decay) * params.
     adversarial_weight: weight of the adversarial term in the generator loss.
     label_weights: weight of each label's loss (predictor and AC-GAN head).
   """
@@ -93,8 +96,10 @@ class StepConfig:
   penalty: Penalty
   n_critic: int
   latent_dim: int
+  label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE
   conditions_generator: bool = True
   weight_clip: float = 0.0
+  ema_decay: float = 0.0
   adversarial_weight: float = 1.0
   label_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
@@ -159,17 +164,26 @@ def generate(cfg: StepConfig, state: GANState, z: Array,
   return images, updates.get('batch_stats', {})
 
 
-def criticise(cfg: StepConfig, params: PyTree, images: Array,
-              label_vector: Array) -> CriticOutput:
-  """The critic's scores (and AC-GAN head outputs); labels reach it only if it projects them."""
+def criticise(cfg: StepConfig, params: PyTree, batch_stats: PyTree, images: Array,
+              label_vector: Array, key: Array) -> tuple[CriticOutput, PyTree]:
+  """The critic in training mode: its scores (and AC-GAN head outputs), and its updated
+  BatchNorm statistics (unchanged if it has none).
+
+  Labels reach it only if it projects them. Dropout masks (if any) come from `key` folded with
+  the device index.
+  """
   labels = label_vector if cfg.critic.label_dim else None
-  return cfg.critic.apply({'params': params}, images, labels)
+  variables = {'params': params, 'batch_stats': batch_stats}
+  rngs = {'dropout': jax.random.fold_in(key, lax.axis_index(AXIS_NAME))}
+  output, updates = cfg.critic.apply(variables, images, labels, train=True, rngs=rngs,
+                                     mutable=['batch_stats'])
+  return output, updates.get('batch_stats', batch_stats)
 
 
 def weighted_label_losses(cfg: StepConfig, predictions: Mapping[str, Array],
                           labels: Mapping[str, Array], prefix: str) -> tuple[Array, Metrics]:
   """sum_label weight * loss of `predictions` against `labels`, and each loss as a metric."""
-  per_label = losses.label_losses(predictions, labels)
+  per_label = losses.label_losses(predictions, labels, cfg.label_spec)
   total = sum(cfg.label_weights[name] * value for name, value in per_label.items())
   return total, {f'{prefix}_{name}': value for name, value in per_label.items()}
 
@@ -182,14 +196,20 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
   fake, batch_stats = generate(cfg, state, z, label_vector)
   fake = lax.stop_gradient(fake)
 
+  dropout_key = jax.random.fold_in(key, _DROPOUT)
+
   def loss_fn(params):
-    real_out = criticise(cfg, params, real, label_vector)
-    fake_out = criticise(cfg, params, fake, label_vector)
+    # Real and fake go through separately (BatchNorm statistics per pass, as in the DCGAN).
+    real_out, critic_stats = criticise(cfg, params, state.critic_batch_stats, real, label_vector,
+                                       jax.random.fold_in(dropout_key, 0))
+    fake_out, critic_stats = criticise(cfg, params, critic_stats, fake, label_vector,
+                                       jax.random.fold_in(dropout_key, 1))
     adversarial = cfg.adversarial.critic(real_out.scores, fake_out.scores)
     metrics = {'critic_adversarial': adversarial,
                'wasserstein_estimate': jnp.mean(real_out.scores) - jnp.mean(fake_out.scores)}
     total = adversarial
-    scores_fn = lambda x: criticise(cfg, params, x, label_vector).scores
+    scores_fn = lambda x: criticise(cfg, params, critic_stats, x, label_vector,
+                                    jax.random.fold_in(dropout_key, 2))[0].scores
     penalty = penalty_term(cfg.penalty, scores_fn, real, fake,
                            jax.random.fold_in(key, _PENALTY), update)
     if penalty is not None:
@@ -197,19 +217,20 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
       metrics[_PENALTY_METRICS[cfg.penalty.name]] = penalty[1]
     if real_out.aux is not None:  # AC-GAN: the head learns the labels of real and fake images
       for name, out in (('real', real_out), ('fake', fake_out)):
-        aux_loss, aux_metrics = weighted_label_losses(
-            cfg, labels_lib.predictions_from_vector(out.aux), labels, f'critic_{name}')
+        predictions = labels_lib.predictions_from_vector(out.aux, cfg.label_spec)
+        aux_loss, aux_metrics = weighted_label_losses(cfg, predictions, labels, f'critic_{name}')
         total, metrics = total + aux_loss, {**metrics, **aux_metrics}
-    return total, metrics
+    return total, (metrics, critic_stats)
 
-  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.critic_params)
+  (loss, (metrics, critic_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.critic_params)
   grads = lax.pmean(grads, AXIS_NAME)
   updates, opt_state = cfg.critic_tx.update(grads, state.critic_opt_state, state.critic_params)
   params = optax.apply_updates(state.critic_params, updates)
   if cfg.weight_clip:
     params = losses.clip_weights(params, cfg.weight_clip)
   state = state.replace(critic_params=params, critic_opt_state=opt_state,
-                        generator_batch_stats=batch_stats)
+                        critic_batch_stats=critic_stats, generator_batch_stats=batch_stats)
   return state, {'critic_loss': loss, **metrics}
 
 
@@ -222,7 +243,8 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
 
   def loss_fn(params):
     fake, batch_stats = generate(cfg, state.replace(generator_params=params), z, label_vector)
-    fake_out = criticise(cfg, state.critic_params, fake, label_vector)
+    fake_out, _ = criticise(cfg, state.critic_params, state.critic_batch_stats, fake,
+                            label_vector, jax.random.fold_in(key, _DROPOUT))
     adversarial = cfg.adversarial.generator(fake_out.scores)
     metrics = {'generator_adversarial': adversarial}
     total = cfg.adversarial_weight * adversarial
@@ -230,7 +252,8 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
     if cfg.predictor is not None:
       judges.append(('generator', cfg.predictor.apply(predictor_variables, fake, train=False)))
     if fake_out.aux is not None:
-      judges.append(('generator_acgan', labels_lib.predictions_from_vector(fake_out.aux)))
+      judges.append(('generator_acgan',
+                     labels_lib.predictions_from_vector(fake_out.aux, cfg.label_spec)))
     for prefix, predictions in judges:
       label_loss, label_metrics = weighted_label_losses(cfg, predictions, labels, prefix)
       total, metrics = total + label_loss, {**metrics, **label_metrics}
@@ -241,8 +264,12 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
   grads = lax.pmean(grads, AXIS_NAME)
   updates, opt_state = cfg.generator_tx.update(grads, state.generator_opt_state,
                                                state.generator_params)
-  state = state.replace(generator_params=optax.apply_updates(state.generator_params, updates),
-                        generator_opt_state=opt_state, generator_batch_stats=batch_stats)
+  params = optax.apply_updates(state.generator_params, updates)
+  state = state.replace(generator_params=params, generator_opt_state=opt_state,
+                        generator_batch_stats=batch_stats)
+  if cfg.ema_decay:
+    state = state.replace(generator_ema_params=optax.incremental_update(
+        params, state.generator_ema_params, step_size=1.0 - cfg.ema_decay))
   return state, {'generator_loss': loss, **metrics}
 
 
@@ -253,7 +280,8 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   Returns the new state and device-averaged metrics of the last critic and the generator update.
   """
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-  label_vector = labels_lib.label_vector(batch['labels'])
+  label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
+                  else jnp.zeros((batch['images'].shape[0], 0), jnp.float32))
 
   def critic_body(carry, index):
     return critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,

@@ -16,7 +16,9 @@ import json
 import os
 from typing import Any
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -24,6 +26,7 @@ from absl import logging
 
 from jaxgan import checkpoint
 from jaxgan import conditioning
+from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
 from jaxgan import models
@@ -36,6 +39,9 @@ from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
+
+
+DTYPES = ('float32', 'bfloat16')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,12 +70,17 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                 'checkpoint_every', 'max_to_keep'):
     if config.train[field] < 1:
       raise ValueError(f'train.{field} must be >= 1, got {config.train[field]}')
-  missing = set(labels_lib.LABEL_KEYS) - set(config.loss.label_weights.keys())
-  if missing:
-    raise ValueError(f'loss.label_weights lacks {sorted(missing)}')
+  if config.train.num_epochs < 0:
+    raise ValueError(f'train.num_epochs must be >= 0, got {config.train.num_epochs}')
   losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
   penalty_from_config(config.loss)
-  conditioning.parse(config.model.conditioning)
+  conditioning.check(conditioning.parse(config.model.conditioning),
+                     data_lib.get_dataset(config.data.name).labels,
+                     config.loss.label_weights, config.model.conditioning)
+  if config.train.dtype not in DTYPES:
+    raise ValueError(f'train.dtype={config.train.dtype!r}; choose one of {DTYPES}')
+  if not 0 <= config.train.ema_decay < 1:
+    raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
 
 
 def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty:
@@ -117,6 +128,32 @@ def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir:
   return predictor_lib.predictor_from_config(config.predictor), variables
 
 
+def build_networks(config: ml_collections.ConfigDict, spec: labels_lib.LabelSpec,
+                   axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
+  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`."""
+  modes = conditioning.parse(config.model.conditioning)
+  return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
+                          label_dim=conditioning.critic_label_dim(modes, spec),
+                          aux_dim=conditioning.critic_aux_dim(modes, spec))
+
+
+def build_step_config(config: ml_collections.ConfigDict, spec: labels_lib.LabelSpec,
+                      predictor: nn.Module | None) -> steps.StepConfig:
+  """Networks, optimizers, losses and weights of the training step, as `config` says."""
+  modes = conditioning.parse(config.model.conditioning)
+  generator_tx, critic_tx = make_optimizers(config)
+  generator, critic = build_networks(config, spec, axis_name=steps.AXIS_NAME)
+  return steps.StepConfig(
+      generator=generator, critic=critic, predictor=predictor,
+      generator_tx=generator_tx, critic_tx=critic_tx,
+      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
+      penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
+      n_critic=config.train.n_critic, latent_dim=config.model.latent_dim, label_spec=spec,
+      conditions_generator=conditioning.generator_label_dim(modes, spec) > 0,
+      ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
+      label_weights=dict(config.loss.label_weights))
+
+
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
@@ -132,7 +169,30 @@ class Run:
   predictor_variables: Any
   data: RunData
   checkpointer: checkpoint.Checkpointer
-  sampler: sampling.GridSampler
+  sampler: Any  # `sampling.GridSampler` or an `image_samplers` sampler: has `write(...)`
+  num_steps: int
+  steps_per_epoch: int
+
+
+def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+                 generator: nn.Module, data: RunData) -> Any:
+  """The fixed-noise sampler that suits the dataset's kind of examples."""
+  modes = conditioning.parse(config.model.conditioning)
+  label_dim = conditioning.generator_label_dim(modes, dataset.labels)
+  latent_dim, seed = config.model.latent_dim, config.seed
+  if dataset.kind == 'telescope':
+    camera = config.data.toy_iact
+    return sampling.GridSampler(
+        generator, latent_dim, label_dim, data.train, data.validation, seed=seed,
+        camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
+                'boundary': camera.tailcut_boundary_pe})
+  num_classes = dataset.labels[0].num_classes if dataset.labels else 0
+  if dataset.kind == 'points':
+    return image_samplers.PointCloudSampler(generator, latent_dim, num_classes, label_dim,
+                                            data.validation, seed)
+  # One row per class when conditional (row r shows class r mod num_classes).
+  return image_samplers.ImageGridSampler(generator, latent_dim, num_classes, label_dim, seed,
+                                         rows=num_classes if label_dim else 8)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
@@ -147,69 +207,62 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   write_config(config, workdir)
   logging.info('Training on %d device(s): %s', len(devices), devices)
 
+  dataset = data_lib.get_dataset(config.data.name)
   data = load_data(config.data, workdir)
   modes = conditioning.parse(config.model.conditioning)
   predictor, predictor_variables = (prepare_predictor(config, data, workdir)
                                     if 'predictor' in modes else (None, {}))
-  generator_tx, critic_tx = make_optimizers(config)
-  generator, critic = models.build_gan(config.model, axis_name=steps.AXIS_NAME)
-  step_config = steps.StepConfig(
-      generator=generator, critic=critic, predictor=predictor,
-      generator_tx=generator_tx, critic_tx=critic_tx,
-      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
-      penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
-      n_critic=config.train.n_critic,
-      latent_dim=config.model.latent_dim,
-      conditions_generator=conditioning.generator_label_dim(modes) > 0,
-      adversarial_weight=config.loss.adversarial_weight,
-      label_weights=dict(config.loss.label_weights))
-
-  sample_generator, _ = models.build_gan(config.model)  # no pmap axis: for init and sampling
-  initial = state_lib.init_state(jax.random.key(config.seed), sample_generator, critic,
-                                 generator_tx, critic_tx, config.model.latent_dim,
-                                 conditioning.generator_label_dim(modes), data.train.image_shape)
+  step_config = build_step_config(config, dataset.labels, predictor)
+  # The same networks without the pmap axis, for initialisation and sampling.
+  sample_generator, critic = build_networks(config, dataset.labels)
+  initial = state_lib.init_state(
+      jax.random.key(config.seed), sample_generator, critic, step_config.generator_tx,
+      step_config.critic_tx, config.model.latent_dim,
+      conditioning.generator_label_dim(modes, dataset.labels), data.train.image_shape,
+      keep_ema=config.train.ema_decay > 0)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
-  camera = config.data.toy_iact
-  sampler = sampling.GridSampler(
-      sample_generator, config.model.latent_dim, conditioning.generator_label_dim(modes),
-      data.train, data.validation, seed=config.seed,
-      camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
-              'boundary': camera.tailcut_boundary_pe})
+  steps_per_epoch = len(data.train) // config.train.batch_size
+  num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
   run = Run(config, workdir, devices, step_config, predictor_variables, data, checkpointer,
-            sampler)
+            make_sampler(config, dataset, sample_generator, data), num_steps, steps_per_epoch)
   try:
-    return _loop(run, checkpointer.restore_or(initial))
+    state = _loop(run, checkpointer.restore_or(initial))
   finally:
     checkpointer.close()
+  logs.save_animation(os.path.join(workdir, 'samples'),
+                      os.path.join(workdir, 'samples', 'progress.gif'))
+  return state
 
 
 def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   """Runs iterations from the state's step to `train.num_steps`; returns the final host state."""
-  train_cfg = run.config.train
+  train_cfg, num_steps = run.config.train, run.num_steps
   first_step = int(state.step)
-  if first_step >= train_cfg.num_steps:
-    logging.info('Nothing to do: the checkpoint is at step %d of %d', first_step,
-                 train_cfg.num_steps)
+  if first_step >= num_steps:
+    logging.info('Nothing to do: the checkpoint is at step %d of %d', first_step, num_steps)
     return state
   iteration = steps.make_parallel_iteration(run.step_config, run.devices)
   replicated = steps.replicate(state, run.devices)
   replicated_predictor = steps.replicate(run.predictor_variables, run.devices)
   writer = logs.MetricWriter(run.workdir)
-  progress = logs.Progress(first_step, train_cfg.num_steps)
+  progress = logs.Progress(first_step, num_steps)
   try:
-    for step in range(first_step, train_cfg.num_steps):
+    for step in range(first_step, num_steps):
       batch = pipeline.training_batch(run.data.train, train_cfg.batch_size, run.config.data.seed,
                                       step, run.data.normalisation, len(run.devices))
       replicated, metrics = iteration(replicated, batch, replicated_predictor)
       done = step + 1
-      if _due(done, train_cfg.log_every, train_cfg.num_steps) or done == first_step + 1:
+      epoch_end = done % run.steps_per_epoch == 0
+      if _due(done, train_cfg.log_every, num_steps) or done == first_step + 1:
         scalars = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
         _check_finite(done, scalars)
         writer.write_scalars(done, scalars)
         progress.report(done, scalars)
-      sample = _due(done, train_cfg.sample_every, train_cfg.num_steps)
-      save = _due(done, train_cfg.checkpoint_every, train_cfg.num_steps)
+      sample = (_due(done, train_cfg.sample_every, num_steps)
+                or epoch_end and train_cfg.sample_each_epoch)
+      save = (_due(done, train_cfg.checkpoint_every, num_steps)
+              or epoch_end and train_cfg.checkpoint_each_epoch)
       host_state = _host_state(replicated) if sample or save else None  # one copy for both
       if sample:
         response = run.sampler.write(host_state, done, run.workdir, writer,

@@ -171,13 +171,21 @@ def test_builtin_crops_full_frame_and_flip():
 
 def test_load_images_dispatches_on_path(tmp_path):
   data_config = ml_collections.ConfigDict(
-      {'path': '', 'num_examples': 3, 'seed': 5, 'images': images.default_config()})
-  data_config.images.image_size = 16
+      {'path': '', 'num_examples': 3, 'seed': 5, 'image_size': 16,
+       'images': images.default_config()})
+  data_config.images.flip = False
   np.testing.assert_array_equal(images.load_images(data_config),
                                 images.builtin_crops(3, 16, 5, data_config.images))
   _solid(RED).save(tmp_path / 'one.png')
   data_config.path = str(tmp_path)
   assert images.load_images(data_config).shape == (1, 16, 16, 3)
+
+
+def test_load_images_defaults():
+  """Without data.image_size and data.images: 64x64 crops with `default_config()`."""
+  data_config = ml_collections.ConfigDict({'path': '', 'num_examples': 2, 'seed': 5})
+  np.testing.assert_array_equal(images.load_images(data_config),
+                                images.builtin_crops(2, 64, 5, images.default_config()))
 
 
 def test_uint8_round_trip_is_exact():

@@ -7,6 +7,7 @@ import pytest
 
 
 from jaxgan import losses
+from jaxgan.data import labels as labels_lib
 from jaxgan.models import ctgan
 
 
@@ -119,11 +120,26 @@ def test_label_losses_closed_form():
                  'direction': jnp.array([[0.0, 1.0], [1.0, 1.0]])}
   labels = {'particletype': jnp.array([0, 0]), 'energy': jnp.array([0.0, 0.0]),
             'direction': jnp.zeros((2, 2))}
-  got = losses.label_losses(predictions, labels)
+  got = losses.label_losses(predictions, labels, labels_lib.TELESCOPE)
   want_ce = np.mean([np.log(1 + np.exp(-2.0)), np.log(1 + np.exp(1.0))])
   assert got['particletype'] == pytest.approx(want_ce, rel=1e-5)
   assert got['energy'] == pytest.approx(2.5)
   assert got['direction'] == pytest.approx(0.75)
+
+
+def test_label_vector_and_predictions_follow_any_spec():
+  """A spec mixing a 3-class label and a 2-vector: one-hot then values, read back the same way."""
+  spec = (labels_lib.Label('kind', num_classes=3), labels_lib.Label('shift', size=2))
+  labels = {'kind': np.array([2, 0]), 'shift': np.array([[0.5, -1.0], [2.0, 3.0]])}
+  vector = np.asarray(labels_lib.label_vector(labels, spec))
+  np.testing.assert_array_equal(vector, [[0, 0, 1, 0.5, -1.0], [1, 0, 0, 2.0, 3.0]])
+  read = labels_lib.predictions_from_vector(vector, spec)
+  np.testing.assert_array_equal(read['kind'], vector[:, :3])
+  np.testing.assert_array_equal(read['shift'], labels['shift'])
+  got = losses.label_losses({'kind': jnp.log(jnp.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])),
+                             'shift': read['shift'] + 1.0}, labels, spec)
+  assert got['kind'] == pytest.approx(-(np.log(0.5) + np.log(0.6)) / 2, rel=1e-5)
+  assert got['shift'] == pytest.approx(1.0)
 
 
 def test_gradient_penalty_quadratic_critic_closed_form():

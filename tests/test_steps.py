@@ -1,5 +1,8 @@
 """The training step's pluggable parts: penalties, weight clipping, conditioning modes, losses."""
 
+import importlib
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +10,7 @@ import pytest
 
 from jaxgan import logs
 from jaxgan import losses
+from jaxgan import models
 from jaxgan import steps
 from jaxgan import train
 from jaxgan.data import labels as labels_lib
@@ -111,6 +115,8 @@ def test_cgan_projects_labels_and_unconditional_drops_them(tmp_path):
     ('loss.penalty', 'wgan', 'loss.penalty'),
     ('loss.gp_interpolation', 'gaussian', 'loss.gp_interpolation'),
     ('loss.label_smoothing', 0.1, 'cross-entropy'),  # with the Wasserstein loss
+    ('train.dtype', 'float16', 'train.dtype'),
+    ('train.ema_decay', 1.0, 'train.ema_decay'),
 ])
 def test_bad_loss_and_conditioning_fields_are_named(tmp_path, field, value, message):
   config = tiny_config()
@@ -118,3 +124,89 @@ def test_bad_loss_and_conditioning_fields_are_named(tmp_path, field, value, mess
   config[section][name] = value
   with pytest.raises(ValueError, match=message):
     train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_generator_ema_follows_its_recursion_and_feeds_the_samples(tmp_path):
+  """ema_t = d ema_{t-1} + (1 - d) params_t, checked across a resumed run (d = 0.5)."""
+  config = tiny_config(num_steps=1, checkpoint_every=1)
+  config.predictor.num_steps = 1
+  config.train.ema_decay = 0.5
+  first = train.train_and_evaluate(config, str(tmp_path))
+  config.train.num_steps = 2
+  second = train.train_and_evaluate(config, str(tmp_path))
+  expected = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, first.generator_ema_params,
+                          second.generator_params)
+  for got, want in zip(jax.tree.leaves(second.generator_ema_params), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+  assert second.sampling_variables['params'] is second.generator_ema_params
+  assert not jax.tree.leaves(tiny_state_without_ema(tmp_path).generator_ema_params)
+
+
+def tiny_state_without_ema(tmp_path):
+  config = tiny_config(num_steps=1)
+  config.predictor.num_steps = 1
+  return train.train_and_evaluate(config, str(tmp_path / 'no_ema'))
+
+
+def test_bfloat16_computes_in_bf16_and_keeps_float32_parameters(tmp_path):
+  config = tiny_config()
+  config.model.generator_features = (8, 4, 4, 1)
+  generator, critic = models.build_gan(config.model, dtype=jnp.bfloat16)
+  z, labels = jnp.ones((2, config.model.latent_dim)), jnp.ones((2, labels_lib.LABEL_DIM))
+  variables = generator.init(jax.random.key(0), z, labels, train=False)
+  jaxpr = str(jax.make_jaxpr(lambda v: generator.apply(v, z, labels, train=False))(variables))
+  assert 'bf16' in jaxpr  # the convolutions run in bfloat16
+  state, metrics = run_tiny(tmp_path, **{'train.dtype': 'bfloat16'})
+  dtypes = {leaf.dtype for leaf in jax.tree.leaves((state.generator_params, state.critic_params))}
+  assert dtypes == {np.dtype(np.float32)}
+  assert metrics['gradient_penalty'] > 0
+
+
+def pilot_config(name):
+  """A pilot experiment shrunk to a few steps."""
+  config = importlib.import_module(f'experiments.{name}').get_config()
+  config.train.update(num_steps=4, log_every=2, sample_every=2, checkpoint_every=4,
+                      num_devices=1)
+  return config
+
+
+def test_dcgan_batchnorm_critic_on_builtin_photographs(tmp_path):
+  """The DCGAN discriminator's BatchNorm statistics live in the state and move in training."""
+  config = pilot_config('dcgan')
+  config.data.update(num_examples=40, image_size=16)
+  config.model.update(image_size=16, latent_dim=8, generator_features=(8, 4, 3),
+                      critic_features=(4, 8))
+  config.train.update(batch_size=8, num_epochs=0)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  means = jax.tree.leaves(state.critic_batch_stats)
+  assert means and all(float(np.abs(leaf).max()) > 0 for leaf in means)
+  final = [row for row in logs.read_metrics(str(tmp_path)) if 'critic_loss' in row][-1]
+  assert 'generator_particletype' not in final  # unconditional: no label losses
+  assert (tmp_path / 'samples' / 'progress.gif').exists()
+
+
+def test_acgan_pilot_on_digits(tmp_path):
+  config = pilot_config('acgan_digits')
+  config.train.batch_size = 16
+  config.model.generator_features = (8, 1)
+  config.model.critic_features = (8,)
+  train.train_and_evaluate(config, str(tmp_path))
+  final = [row for row in logs.read_metrics(str(tmp_path)) if 'critic_loss' in row][-1]
+  assert {'critic_real_digit', 'critic_fake_digit', 'generator_acgan_digit'} <= set(final)
+
+
+def test_epochs_set_the_length_and_the_per_epoch_outputs(tmp_path):
+  """mixture2d with 64 points, batch 16 (80% train: 51 -> 3 steps an epoch), 2 epochs."""
+  config = pilot_config('mixture2d')
+  config.data.num_examples = 64
+  config.train.update(batch_size=16, num_epochs=2, sample_every=100, checkpoint_every=100,
+                      sample_each_epoch=True, checkpoint_each_epoch=True)
+  config.model.generator_features = (8, 2)
+  config.model.critic_features = (8,)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 6
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['3', '6']
+  assert sorted(os.listdir(tmp_path / 'samples')) == ['progress.gif', 'step_0000003.png',
+                                                       'step_0000006.png']
+  rows = [row for row in logs.read_metrics(str(tmp_path)) if 'modes_covered' in row]
+  assert [row['step'] for row in rows] == [3, 6]

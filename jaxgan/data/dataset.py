@@ -1,25 +1,46 @@
 """The registry of datasets, looked up by `data.name`.
 
-A dataset module exposes `load_splits(data_config) -> (train, validation)` of `Split`s, with
-images in physical units (photoelectrons for telescope data). Normalisation for the networks
-happens in `jaxgan.data.pipeline`, not here.
+Each entry is a `Dataset`: a loader `data_config -> (train, validation)` of `Split`s, with images
+in physical units (photoelectrons for telescope data), the labels' kinds (`labels.LabelSpec`),
+and the kind of examples (which decides how samples are shown: `jaxgan.train.make_sampler`). Normalisation for the networks
+happens in `jaxgan.data.pipeline`, not here. In-memory datasets hold out their last
+`data.validation_fraction` (`split_train_validation`). The examples of image_folder, digits and
+mixture2d are already network inputs (images in [-1, 1] for a tanh generator; points): use them
+with data.transform='linear' and data.image_scale=1.0, the identity.
+
+  toy_iact      simulated telescope events (`toy_iact.py`), labels particletype/energy/direction
+  hdf5          telescope events in the jaxgan HDF5 format (`hdf5.py`), the same labels
+  image_folder  RGB photographs (`images.py`): the folder `data.path`, or crops of built-in
+                photographs when it is ''; (N, S, S, 3) in [-1, 1], S = data.image_size; no labels
+  digits        scikit-learn's 1,797 handwritten digits (`pilots.py`): (N, 8, 8, 1) in [-1, 1],
+                label `digit`
+  mixture2d     8 Gaussians on a ring (`pilots.py`): (N, 1, 1, 2) points, label `mode`
 """
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 from absl import logging
+import numpy as np
 
 from jaxgan.data import hdf5
+from jaxgan.data import images
+from jaxgan.data import labels as labels_lib
+from jaxgan.data import pilots
 from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from jaxgan.data.split import split_train_validation
 
 
+def _hold_out(data_config, examples: np.ndarray, labels: dict) -> tuple[Split, Split]:
+  """(train, validation) of in-memory examples: the last `data.validation_fraction` held out."""
+  return split_train_validation(Split(examples, labels), data_config.validation_fraction)
+
+
 def _load_toy_iact(data_config) -> tuple[Split, Split]:
-  images, labels = toy_iact.simulate(jax.random.key(data_config.seed), data_config.num_examples,
-                                     data_config.toy_iact)
-  return split_train_validation(Split(images, labels), data_config.validation_fraction)
+  examples, labels = toy_iact.simulate(jax.random.key(data_config.seed),
+                                       data_config.num_examples, data_config.toy_iact)
+  return _hold_out(data_config, examples, labels)
 
 
 def _load_hdf5(data_config) -> tuple[Split, Split]:
@@ -38,14 +59,58 @@ def _load_hdf5(data_config) -> tuple[Split, Split]:
   return split_train_validation(hdf5.read(data_config.path), data_config.validation_fraction)
 
 
-DATASETS: dict[str, Callable[..., tuple[Split, Split]]] = {
-    'toy_iact': _load_toy_iact,
-    'hdf5': _load_hdf5,
+def _load_image_folder(data_config) -> tuple[Split, Split]:
+  """Unlabelled photographs (`images.load_images`): `data.path`, or built-in crops if it is ''.
+
+  The folder's images in sorted path order, or `data.num_examples` crops drawn from `data.seed`;
+  side `data.image_size` (64 when the config has no such field).
+  """
+  return _hold_out(data_config, images.load_images(data_config), {})
+
+
+def _load_digits(data_config) -> tuple[Split, Split]:
+  """All 1,797 digits in scikit-learn's order (data.num_examples and data.seed are unused)."""
+  examples, digits = pilots.digits()
+  return _hold_out(data_config, examples, {'digit': digits})
+
+
+def _load_mixture2d(data_config) -> tuple[Split, Split]:
+  """`data.num_examples` points of the 8-Gaussian ring, drawn from `data.seed`."""
+  points, modes = pilots.ring_mixture(data_config.num_examples, data_config.seed)
+  return _hold_out(data_config, points, {'mode': modes})
+
+
+class Dataset(NamedTuple):
+  """A registered dataset.
+
+  Attributes:
+    load: data_config -> (train, validation) splits.
+    labels: what its labels are.
+    kind: 'telescope' (43x43 images in photoelectrons with `labels.TELESCOPE` labels),
+      'images' (pictures in [-1, 1]) or 'points' (2-d points shaped (N, 1, 1, 2)).
+  """
+  load: Callable[..., tuple[Split, Split]]
+  labels: labels_lib.LabelSpec
+  kind: str
+
+
+DATASETS: dict[str, Dataset] = {
+    'toy_iact': Dataset(_load_toy_iact, labels_lib.TELESCOPE, 'telescope'),
+    'hdf5': Dataset(_load_hdf5, labels_lib.TELESCOPE, 'telescope'),
+    'image_folder': Dataset(_load_image_folder, (), 'images'),
+    'digits': Dataset(_load_digits, (labels_lib.Label('digit', num_classes=10),), 'images'),
+    'mixture2d': Dataset(_load_mixture2d,
+                         (labels_lib.Label('mode', num_classes=pilots.NUM_MODES),), 'points'),
 }
+
+
+def get_dataset(name: str) -> Dataset:
+  """The dataset registered as `data.name`, failing with the list of known names."""
+  if name not in DATASETS:
+    raise ValueError(f'data.name={name!r} is unknown; choose one of {sorted(DATASETS)}')
+  return DATASETS[name]
 
 
 def load_splits(data_config) -> tuple[Split, Split]:
   """(train, validation) splits of the dataset named `data_config.name`."""
-  if data_config.name not in DATASETS:
-    raise ValueError(f'data.name={data_config.name!r} is unknown; choose one of {sorted(DATASETS)}')
-  return DATASETS[data_config.name](data_config)
+  return get_dataset(data_config.name).load(data_config)

@@ -31,12 +31,12 @@ _RESAMPLE = Image.Resampling.LANCZOS
 # same as a full Lanczos resize (Pillow's documentation of `Image.resize`).
 _REDUCING_GAP = 3.0
 _WHITE = (255, 255, 255, 255)
+DEFAULT_IMAGE_SIZE = 64  # Side of the square RGB images when data.image_size is not set.
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Image size, and the built-in photographs and random crops used when `data.path` is ''."""
+  """The built-in photographs and random crops used when `data.path` is ''."""
   c = ml_collections.ConfigDict()
-  c.image_size = 64  # Side of the square RGB images (the source's DCGAN: 64x64).
   # Colour photographs bundled in scikit-image (skimage.data names that need no download).
   c.builtin_images = ('astronaut', 'chelsea', 'coffee', 'rocket', 'immunohistochemistry',
                       'hubble_deep_field', 'retina')
@@ -171,13 +171,14 @@ def load_images(data_config: ml_collections.ConfigDict) -> np.ndarray:
   """The DCGAN's images: the folder `data_config.path`, or built-in crops when it is ''.
 
   Args:
-    data_config: the `data` config: path, num_examples, seed, and images (`default_config()`).
+    data_config: the `data` config: path, num_examples (built-in crops), seed, image_size
+      (default `DEFAULT_IMAGE_SIZE`) and images (`default_config()` when absent).
 
   Returns:
-    (N, S, S, 3) float32 in [-1, 1], S = data_config.images.image_size.
+    (N, S, S, 3) float32 in [-1, 1], S = data_config.image_size.
   """
-  images_config = data_config.images
+  size = data_config.get('image_size', DEFAULT_IMAGE_SIZE)
   if not data_config.path:
-    return builtin_crops(data_config.num_examples, images_config.image_size, data_config.seed,
-                         images_config)
-  return load_folder(data_config.path, images_config.image_size)
+    return builtin_crops(data_config.num_examples, size, data_config.seed,
+                         data_config.get('images', default_config()))
+  return load_folder(data_config.path, size)

@@ -1,29 +1,28 @@
-"""A labelled split of images (train or validation), held in memory or read lazily from disk."""
+"""A split of images (train or validation) and their labels, in memory or read lazily from disk."""
 
 import dataclasses
 import math
 
 import numpy as np
 
-from jaxgan.data import labels as labels_lib
-
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-  """A labelled set of images held in memory.
+  """A set of images and their labels.
 
   Attributes:
     images: (N, H, W, C) float32.
-    labels: `particletype` (N,) int32, `energy` (N,) float32, `direction` (N, 2) float32.
+    labels: name -> (N, ...) array, one entry per image. Telescope data: `particletype` (N,)
+      int32, `energy` (N,) float32, `direction` (N, 2) float32; other datasets have their own
+      (e.g. `digit`), or none (an unlabelled image folder: {}).
   """
   images: np.ndarray
   labels: dict[str, np.ndarray]
 
   def __post_init__(self):
-    for name in labels_lib.LABEL_KEYS:
-      if len(self.labels[name]) != len(self.images):
-        raise ValueError(f'label {name!r} has {len(self.labels[name])} entries for '
-                         f'{len(self.images)} images')
+    for name, values in self.labels.items():
+      if len(values) != len(self.images):
+        raise ValueError(f'label {name!r} has {len(values)} entries for {len(self.images)} images')
 
   def __len__(self) -> int:
     return len(self.images)

@@ -1,22 +1,32 @@
 """GAN architectures, one file each, looked up by `model.name`.
 
-Each architecture file exposes `from_config(model_config, axis_name) -> (generator, critic)`.
+Each architecture file exposes `from_config(model_config, axis_name, dtype, label_dim, aux_dim)
+-> (generator, critic)`: `axis_name` is the pmap axis of cross-device BatchNorm (None outside
+pmap), `dtype` the computation dtype (parameters, and the outputs, stay float32), `label_dim`
+and `aux_dim` the sizes of the critic's label projection and auxiliary head (0: none; see
+`jaxgan.conditioning`). The generator takes any label-vector size.
 """
 
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.models import ctgan
+from jaxgan.models import dcgan
+from jaxgan.models import mlp
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'ctgan': ctgan.from_config,
+    'dcgan': dcgan.from_config,
+    'mlp': mlp.from_config,
 }
 
 
-def build_gan(model_config, axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
-  """(generator, critic) for `model_config.name`; `axis_name` enables cross-device BatchNorm."""
+def build_gan(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
+              label_dim: int = 0, aux_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+  """(generator, critic) for `model_config.name` (arguments: see the module docstring)."""
   if model_config.name not in ARCHITECTURES:
     raise ValueError(f'model.name={model_config.name!r} is unknown; '
                      f'choose one of {sorted(ARCHITECTURES)}')
-  return ARCHITECTURES[model_config.name](model_config, axis_name)
+  return ARCHITECTURES[model_config.name](model_config, axis_name, dtype, label_dim, aux_dim)

@@ -16,7 +16,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan import conditioning
 from jaxgan.models import heads
 from jaxgan.models import layers
 
@@ -122,19 +121,17 @@ class Critic(nn.Module):
     return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype)(features, labels)
 
 
-def from_config(model_config, axis_name: str | None = None) -> tuple[Generator, Critic]:
-  """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py).
-
-  `model.conditioning` decides whether the critic projects labels and has an auxiliary head.
-  """
-  modes = conditioning.parse(model_config.conditioning)
+def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
+                label_dim: int = 0, aux_dim: int = 0) -> tuple[Generator, Critic]:
+  """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py);
+  `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none)."""
   generator = Generator(base_shape=tuple(model_config.generator_base_shape),
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
-                        conv_impl=model_config.generator_conv_impl, axis_name=axis_name)
+                        conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
+                        dtype=dtype)
   critic = Critic(block_features=tuple(model_config.critic_features),
                   dropout_rate=model_config.critic_dropout,
                   conv_impl=model_config.critic_conv_impl,
-                  label_dim=conditioning.critic_label_dim(modes),
-                  aux_dim=conditioning.critic_aux_dim(modes))
+                  label_dim=label_dim, aux_dim=aux_dim, dtype=dtype)
   return generator, critic

@@ -9,7 +9,7 @@ Every critic ends in `CriticHead` on its flattened features h, so conditioning m
   aux   = U h + c                 aux_dim > 0: auxiliary head (AC-GAN label predictions)
 """
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -36,22 +36,31 @@ class CriticHead(nn.Module):
     label_dim: size of the projected label vector; 0 = unconditional score.
     aux_dim: outputs of the auxiliary head; 0 = no head.
     dtype: computation dtype.
+    use_bias: whether the score has its bias b (False for the DCGAN's bias-free final conv).
+    kernel_init: initialiser of the score, projection and aux kernels.
   """
   label_dim: int = 0
   aux_dim: int = 0
   dtype: Any = jnp.float32
+  use_bias: bool = True
+  kernel_init: Callable[..., Array] = nn.linear.default_kernel_init
 
   @nn.compact
   def __call__(self, features: Array, labels: Array | None) -> CriticOutput:
-    scores = nn.Dense(1, dtype=self.dtype, name='score')(features)[:, 0]
+    scores = nn.Dense(1, use_bias=self.use_bias, dtype=self.dtype, kernel_init=self.kernel_init,
+                      name='score')(features)[:, 0]
     if self.label_dim:
       if labels is None or labels.shape != (features.shape[0], self.label_dim):
         raise ValueError(f'this projection critic needs ({features.shape[0]}, {self.label_dim}) '
                          f'labels, got {None if labels is None else labels.shape}')
       embedded = nn.Dense(features.shape[-1], use_bias=False, dtype=self.dtype,
+                          kernel_init=self.kernel_init,
                           name='label_projection')(labels.astype(self.dtype))
       scores = scores + jnp.sum(embedded * features, axis=-1)
-    aux = nn.Dense(self.aux_dim, dtype=self.dtype, name='aux')(features) if self.aux_dim else None
+    aux = None
+    if self.aux_dim:
+      aux = nn.Dense(self.aux_dim, dtype=self.dtype, kernel_init=self.kernel_init,
+                     name='aux')(features)
     output_dtype = jnp.promote_types(self.dtype, jnp.float32)
     return CriticOutput(scores.astype(output_dtype),
                         None if aux is None else aux.astype(output_dtype))

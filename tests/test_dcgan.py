@@ -1,0 +1,204 @@
+"""The PyTorch tutorial's DCGAN: shapes, parameter counts, alignment with PyTorch, init."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxgan import models
+from jaxgan.models import dcgan
+from jaxgan.models import heads
+
+LATENT = 100
+TINY_GENERATOR = (8, 4, 3)  # 1 -> 4 -> 8 -> 16
+TINY_CRITIC = (4, 8)  # 16 -> 8 -> 4
+
+
+def _num_params(variables) -> int:
+  return sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(variables['params']))
+
+
+def _generator_variables(generator, batch: int = 2, label_dim: int = 0):
+  return jax.eval_shape(lambda: generator.init(jax.random.key(0), jnp.ones((batch, LATENT)),
+                                              jnp.ones((batch, label_dim)), train=False))
+
+
+def _naive_conv_transpose(x: np.ndarray, weight: np.ndarray, stride: int,
+                          padding: int) -> np.ndarray:
+  """PyTorch's ConvTranspose2d by definition: each input pixel scatters weight-scaled k x k
+  patches, then `padding` rows and columns are cut from each border.
+
+  Args:
+    x: (H, W, C_in) one image.
+    weight: (C_in, C_out, k, k), PyTorch's layout.
+  """
+  height, width, _ = x.shape
+  k = weight.shape[-1]
+  full = np.zeros(((height - 1) * stride + k, (width - 1) * stride + k, weight.shape[1]))
+  for i in range(height):
+    for j in range(width):
+      full[i * stride:i * stride + k, j * stride:j * stride + k] += np.einsum(
+          'c,coab->abo', x[i, j], weight)
+  return full[padding:full.shape[0] - padding, padding:full.shape[1] - padding]
+
+
+def _torch_weight(flax_kernel) -> np.ndarray:
+  """A `transpose_kernel=True` flax kernel (kh, kw, out, in) in PyTorch's (in, out, kh, kw)."""
+  return np.transpose(np.asarray(flax_kernel, np.float64), (3, 2, 0, 1))
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_generator_makes_64x64_rgb_in_tanh_range(train):
+  generator = dcgan.Generator()
+  z = jax.random.normal(jax.random.key(1), (2, LATENT))
+  variables = generator.init(jax.random.key(0), z, jnp.zeros((2, 0)), train=False)
+  images = generator.apply(variables, z, jnp.zeros((2, 0)), train=train,
+                           mutable=['batch_stats'])[0]
+  assert images.shape == (2, 64, 64, 3) and images.dtype == jnp.float32
+  assert np.all(np.abs(images) <= 1.0) and np.std(images) > 0
+
+
+def test_parameter_counts_equal_the_pytorch_tutorial():
+  """nz=100, ngf=ndf=64, nc=3: sum(p.numel() for p in net.parameters()) in PyTorch."""
+  assert _num_params(_generator_variables(dcgan.Generator())) == 3_576_704
+  critic_variables = jax.eval_shape(dcgan.Critic().init, jax.random.key(0),
+                                    jnp.ones((2, 64, 64, 3)))
+  assert _num_params(critic_variables) == 2_765_568
+  assert 'bias' not in critic_variables['params']['CriticHead_0']['score']
+
+
+def test_conditional_generator_input():
+  variables = _generator_variables(dcgan.Generator(), label_dim=5)
+  assert variables['params']['ConvTranspose_0']['kernel'].shape == (4, 4, 512, LATENT + 5)
+
+
+def test_transposed_convs_match_pytorch_definition():
+  """Every generator layer equals a naive scatter-add ConvTranspose2d with PyTorch's padding."""
+  generator = dcgan.Generator(features=TINY_GENERATOR)
+  z, labels = jax.random.normal(jax.random.key(1), (2, 6)), jax.random.normal(jax.random.key(2),
+                                                                               (2, 2))
+  variables = generator.init(jax.random.key(0), z, labels, train=False)
+  _, state = generator.apply(variables, z, labels, train=True, capture_intermediates=True,
+                             mutable=['intermediates', 'batch_stats'])
+  outputs = state['intermediates']
+  layer_input = np.concatenate([z, labels], axis=-1)[:, None, None, :]
+  for index in range(len(TINY_GENERATOR)):
+    name = f'ConvTranspose_{index}'
+    stride, padding = (1, 0) if index == 0 else (2, 1)
+    weight = _torch_weight(variables['params'][name]['kernel'])
+    expected = np.stack([_naive_conv_transpose(x, weight, stride, padding) for x in layer_input])
+    np.testing.assert_allclose(outputs[name]['__call__'][0], expected, rtol=1e-4, atol=1e-5)
+    if index < len(TINY_GENERATOR) - 1:
+      layer_input = np.maximum(np.asarray(outputs[f'BatchNorm_{index}']['__call__'][0]), 0)
+  assert outputs['ConvTranspose_2']['__call__'][0].shape == (2, 16, 16, 3)
+
+
+def test_initialisation_statistics():
+  """Conv kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), BatchNorm bias 0."""
+  z = jnp.ones((2, LATENT))
+  generator_params = dcgan.Generator().init(jax.random.key(0), z, jnp.zeros((2, 0)),
+                                            train=False)['params']
+  critic_params = dcgan.Critic().init(jax.random.key(1), jnp.ones((2, 64, 64, 3)))['params']
+  kernels, scales, biases = [], [], []
+  for params in (generator_params, critic_params):
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+      name = jax.tree_util.keystr(path)
+      if 'BatchNorm' in name:
+        (scales if 'scale' in name else biases).append(np.ravel(leaf))
+      else:
+        kernels.append(np.ravel(leaf))
+  for kernel in kernels:
+    np.testing.assert_allclose([kernel.mean(), kernel.std()], [0.0, 0.02], atol=2e-3)
+  scales = np.concatenate(scales)
+  np.testing.assert_allclose([scales.mean(), scales.std()], [1.0, 0.02], atol=2e-3)
+  assert len(kernels) == 10 and len(scales) == (512 + 256 + 128 + 64) + (128 + 256 + 512)
+  assert not np.any(np.concatenate(biases))
+
+
+@pytest.mark.parametrize('label_dim,aux_dim', [(0, 0), (5, 0), (0, 7), (5, 7)])
+def test_critic_output_shapes(label_dim, aux_dim):
+  critic = dcgan.Critic(label_dim=label_dim, aux_dim=aux_dim)
+  images, labels = jnp.ones((3, 64, 64, 3)), jnp.ones((3, label_dim)) if label_dim else None
+  variables = jax.eval_shape(critic.init, jax.random.key(0), images, labels)
+  output = jax.eval_shape(critic.apply, variables, images, labels)
+  assert isinstance(output, heads.CriticOutput) and output.scores.shape == (3,)
+  assert output.aux is None if not aux_dim else output.aux.shape == (3, aux_dim)
+
+
+def test_batch_norm_running_statistics_follow_pytorch_momentum():
+  """PyTorch momentum 0.1: after one training batch, running mean = 0.1 x batch mean."""
+  critic = dcgan.Critic(features=TINY_CRITIC)
+  images = jax.random.normal(jax.random.key(1), (4, 16, 16, 3)) + 3.0
+  variables = critic.init(jax.random.key(0), images)
+  _, state = critic.apply(variables, images, train=True,
+                          mutable=['batch_stats', 'intermediates'], capture_intermediates=True)
+  conv = np.asarray(state['intermediates']['Conv_1']['__call__'][0])
+  np.testing.assert_allclose(state['batch_stats']['BatchNorm_0']['mean'],
+                             0.1 * conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+
+
+def test_cross_device_batch_norm_equals_one_device():
+  """With axis_name, 4 devices of 2 examples give the statistics of the whole batch of 8."""
+  images = jax.random.normal(jax.random.key(1), (8, 16, 16, 3))
+  variables = dcgan.Critic(features=TINY_CRITIC).init(jax.random.key(0), images)
+  apply = lambda critic, x: critic.apply(variables, x, train=True, mutable=['batch_stats'])
+  single = apply(dcgan.Critic(features=TINY_CRITIC), images)
+  sharded = jax.pmap(lambda x: apply(dcgan.Critic(features=TINY_CRITIC, axis_name='batch'), x),
+                     axis_name='batch')(images.reshape(4, 2, 16, 16, 3))
+  np.testing.assert_allclose(sharded[0].scores.reshape(-1), single[0].scores, rtol=1e-4,
+                             atol=1e-5)
+  for leaf, expected in zip(jax.tree_util.tree_leaves(sharded[1]),
+                            jax.tree_util.tree_leaves(single[1])):
+    np.testing.assert_allclose(leaf[0], expected, rtol=1e-4, atol=1e-6)
+
+
+def _model_config(**overrides) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict({
+      'name': 'dcgan', 'latent_dim': LATENT, 'image_size': 64,
+      'generator_features': (512, 256, 128, 64, 3), 'critic_features': (64, 128, 256, 512)})
+  config.update(overrides)
+  return config
+
+
+def test_from_config_through_the_registry():
+  generator, critic = models.build_gan(_model_config(), 'batch', jnp.bfloat16, label_dim=5,
+                                       aux_dim=5)
+  assert isinstance(generator, dcgan.Generator) and isinstance(critic, dcgan.Critic)
+  assert generator.axis_name == critic.axis_name == 'batch'
+  assert generator.dtype == critic.dtype == jnp.bfloat16
+  assert critic.label_dim > 0 and critic.aux_dim == critic.label_dim
+
+
+def test_small_images_for_digits():
+  config = _model_config(image_size=8, generator_features=(8, 1), critic_features=(8,))
+  generator, critic = dcgan.from_config(config)
+  z, labels = jnp.ones((2, LATENT)), jnp.zeros((2, 0))
+  images = jax.eval_shape(lambda: generator.init_with_output(jax.random.key(0), z, labels,
+                                                             train=False))[0]
+  assert images.shape == (2, 8, 8, 1)
+  scores = jax.eval_shape(critic.init_with_output, jax.random.key(0), jnp.ones(images.shape))[0]
+  assert scores.scores.shape == (2,)
+
+
+@pytest.mark.parametrize('overrides,match', [
+    (dict(image_size=32), 'makes 64x64'),
+    (dict(critic_features=(64, 128, 256)), 'not the 4x4'),
+])
+def test_from_config_rejects_inconsistent_sizes(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    dcgan.from_config(_model_config(**overrides))
+
+
+def test_bfloat16_computation_keeps_float32_params_and_outputs():
+  generator = dcgan.Generator(features=TINY_GENERATOR, dtype=jnp.bfloat16)
+  critic = dcgan.Critic(features=TINY_CRITIC, aux_dim=2, dtype=jnp.bfloat16)
+  z, labels = jnp.ones((2, 6)), jnp.zeros((2, 0))
+  images, generator_variables = generator.init_with_output(jax.random.key(0), z, labels,
+                                                           train=False)
+  output, critic_variables = critic.init_with_output(jax.random.key(1), images)
+  assert images.dtype == output.scores.dtype == output.aux.dtype == jnp.float32
+  leaves = jax.tree_util.tree_leaves((generator_variables, critic_variables))
+  assert all(leaf.dtype == jnp.float32 for leaf in leaves)
