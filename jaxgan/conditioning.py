@@ -12,16 +12,24 @@ The field names one mode, or several joined by '+' (e.g. 'cgan+predictor'):
   acgan      AC-GAN (Odena et al. 2017): labels to the generator; an auxiliary head on the
              critic's features predicts the labels of real and generated images; its label losses
              are added to the critic's loss (on both) and to the generator's loss (on fakes).
+  infogan    InfoGAN (Chen et al. 2016), no labels needed: latent codes c (a categorical code of
+             `model.info_categorical` classes and `model.info_continuous` codes ~ U(-1, 1)) are
+             concatenated to z; an auxiliary head on the critic's features estimates c from the
+             generated images; its losses (cross-entropy, and MSE: the Gaussian log-likelihood of
+             fixed variance, up to constants), a lower bound on the mutual information I(c; G(z, c))
+             weighted by `loss.info_weight`, are added to both players' losses. Cannot be combined.
 
 Label losses of the predictor and of the AC-GAN head use the same per-label weights
-(`loss.label_weights`).
+(`loss.label_weights`). Internally InfoGAN's codes are handled as labels of their own spec
+(`code_spec`), drawn from their prior at every update instead of read from the data.
 """
 
 from typing import AbstractSet, Mapping
 
 from jaxgan.data import labels as labels_lib
 
-MODES = ('none', 'predictor', 'cgan', 'acgan')
+MODES = ('none', 'predictor', 'cgan', 'acgan', 'infogan')
+EXCLUSIVE = ('none', 'infogan')
 
 
 def parse(value: str) -> frozenset[str]:
@@ -31,14 +39,40 @@ def parse(value: str) -> frozenset[str]:
   if unknown:
     raise ValueError(f'model.conditioning={value!r}: unknown mode(s) {unknown}; '
                      f'choose from {list(MODES)}, several joined by "+"')
-  if 'none' in modes and len(modes) > 1:
-    raise ValueError(f'model.conditioning={value!r}: "none" cannot be combined with other modes')
+  for mode in EXCLUSIVE:
+    if mode in modes and len(modes) > 1:
+      raise ValueError(f'model.conditioning={value!r}: "{mode}" cannot be combined with other '
+                       'modes')
   return modes
 
 
-def generator_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
+def code_spec(modes: AbstractSet[str], model_config) -> labels_lib.LabelSpec:
+  """InfoGAN's latent codes as labels (empty unless the mode is 'infogan')."""
+  if 'infogan' not in modes:
+    return ()
+  codes = []
+  if model_config.info_categorical:
+    codes.append(labels_lib.Label('code', num_classes=model_config.info_categorical))
+  if model_config.info_continuous:
+    codes.append(labels_lib.Label('code_continuous', size=model_config.info_continuous))
+  if not codes:
+    raise ValueError('model.conditioning=infogan needs model.info_categorical > 0 or '
+                     'model.info_continuous > 0')
+  return tuple(codes)
+
+
+def generator_spec(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
+                   codes: labels_lib.LabelSpec) -> labels_lib.LabelSpec:
+  """What the generator is conditioned on: the data's labels, InfoGAN's codes, or nothing."""
+  if 'none' in modes:
+    return ()
+  return codes if 'infogan' in modes else spec
+
+
+def generator_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
+                        codes: labels_lib.LabelSpec = ()) -> int:
   """Size of the label vector concatenated to the generator's input (0 when unconditional)."""
-  return 0 if 'none' in modes else labels_lib.vector_size(spec)
+  return labels_lib.vector_size(generator_spec(modes, spec, codes))
 
 
 def critic_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
@@ -46,17 +80,21 @@ def critic_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int
   return labels_lib.vector_size(spec) if 'cgan' in modes else 0
 
 
-def critic_aux_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
-  """Outputs of the critic's auxiliary head: one per label-vector entry for AC-GAN, else 0."""
-  return labels_lib.vector_size(spec) if 'acgan' in modes else 0
+def critic_aux_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
+                   codes: labels_lib.LabelSpec = ()) -> int:
+  """Outputs of the critic's auxiliary head: one per label-vector entry for AC-GAN, one per
+  code-vector entry for InfoGAN, else 0."""
+  if 'acgan' in modes:
+    return labels_lib.vector_size(spec)
+  return labels_lib.vector_size(codes)
 
 
 def check(modes: AbstractSet[str], spec: labels_lib.LabelSpec, label_weights: Mapping[str, float],
           value: str) -> None:
   """Fails with a message when the modes do not fit the dataset's labels or the loss weights."""
-  if 'none' not in modes and not spec:
+  if not modes & set(EXCLUSIVE) and not spec:
     raise ValueError(f'model.conditioning={value!r} needs labels, and this dataset has none; '
-                     "use 'none'")
+                     "use 'none' or 'infogan'")
   if 'predictor' in modes and spec != labels_lib.TELESCOPE:
     raise ValueError(f"model.conditioning={value!r}: the 'predictor' mode is for telescope "
                      f'labels {labels_lib.LABEL_KEYS}; this dataset has '

@@ -20,7 +20,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.data = data = ml_collections.ConfigDict()
   # Dataset (data/dataset.py): 'toy_iact' (simulator), 'hdf5', 'image_folder', 'digits',
-  # 'mixture2d'.
+  # 'gaussian_grid', 'gaussian_ring'.
   data.name = 'toy_iact'
   data.path = ''  # File of the dataset (hdf5: the training split), for datasets read from disk.
   data.validation_path = ''  # hdf5: the validation split's file; '' = hold out part of data.path.
@@ -43,6 +43,9 @@ def base_config() -> ml_collections.ConfigDict:
   model.upsample = 'nearest'  # 'nearest' (2x nearest + 3x3 conv) or 'transposed' (stride-2 deconv).
   model.critic_features = (128, 256, 512, 1024)  # 5x5 stride-2 conv blocks of the critic.
   model.critic_dropout = 0.0  # Dropout after each critic block (0 = none).
+  model.spectral_norm = 'none'  # Spectral normalisation: 'none', 'critic' or 'both' networks.
+  model.info_categorical = 10  # conditioning 'infogan': classes of the categorical code (0: none).
+  model.info_continuous = 2  # conditioning 'infogan': continuous codes ~ U(-1, 1).
   model.generator_conv_impl = 'xla'  # Generator convs: 'xla', 'im2col' or 'auto' (layers.Conv).
   # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
@@ -57,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   loss.gp_interpolation = 'uniform'  # 'gp': eps ~ U(0, 1) (paper) or 'normal' (original TF code).
   loss.r1_gamma = 10.0  # 'r1': the term is gamma / 2 * E[||grad D(x)||^2] on real images.
   loss.r1_every = 1  # 'r1': lazy regularisation, every k-th critic update (term scaled by k).
+  loss.info_weight = 1.0  # conditioning 'infogan': weight of the code losses (lambda).
   loss.clip = 0.0  # > 0: WGAN weight clipping of every critic parameter to [-clip, clip].
   loss.adversarial_weight = 1.0  # Weight of the adversarial term in the generator loss.
   loss.label_weights = ml_collections.ConfigDict(  # Predictor-loss weights in the generator loss.

@@ -1,4 +1,4 @@
-"""Fixed-noise samples for the pilot datasets: image grids (DCGAN, digits) and ring point clouds.
+"""Fixed-noise samples for the pilot datasets: image grids (DCGAN, digits) and 2-D point clouds.
 
 Both samplers follow `sampling.GridSampler`'s interface, `write(state, step, workdir, writer,
 normalisation) -> metrics`: they draw their latents once from the run's seed, so the pictures of
@@ -10,7 +10,7 @@ different steps compare directly (and `logs.save_animation` turns them into a GI
   0..255 (greyscale for one channel, RGB for three), small images are enlarged by an integer
   factor, and thin blue-grey lines separate the cells. No metrics.
 - `PointCloudSampler`: `num_points` generated 2-D points over the validation points, and the
-  ring-mixture metrics of `ring_metrics` (Srivastava et al. 2017, VEEGAN; Metz et al. 2017).
+  Gaussian-mixture metrics of `mixture_metrics` (Srivastava et al. 2017, VEEGAN).
 
 Conditional generators take the one-hot vector of a class as their label input (`one_hot`).
 """
@@ -34,7 +34,7 @@ POINT_LATENT_SALT = 0x2D0  # ... and for the point cloud's
 MIN_GRID_WIDTH = 256  # pixels: smaller grids are enlarged by an integer factor
 SEPARATOR_PIXELS = 2
 SEPARATOR_RGB = (70, 110, 180)  # blue-grey: unlike any grey image, e.g. an untrained one's
-HIGH_QUALITY_STDS = 3.0  # a generated point within 3 MODE_STD of its nearest mode is high quality
+HIGH_QUALITY_STDS = 3.0  # a generated point within 3 std of its nearest mode is high quality
 MIN_POINTS_PER_MODE = 1  # VEEGAN: a mode is covered by at least one high-quality point
 PLOT_INCHES, PLOT_DPI = 5.0, 100  # 500 x 500 pixel scatter plots
 PLOT_MARGIN = 1.25  # the plot's half-width, as a multiple of the largest validation coordinate
@@ -44,14 +44,17 @@ def one_hot(classes: np.ndarray, num_classes: int, label_dim: int) -> np.ndarray
   """The generator's label input for integer `classes`: (B, label_dim) float32.
 
   A dataset with one categorical label of K classes conditions on the one-hot vector of the class
-  (label_dim == K); an unconditional generator (label_dim == 0) gets a (B, 0) array.
+  (label_dim == K); further inputs (InfoGAN's continuous codes) are 0; an unconditional generator
+  (label_dim == 0) gets a (B, 0) array.
   """
   if label_dim == 0:
     return np.zeros((len(classes), 0), np.float32)
-  if label_dim != num_classes:
-    raise ValueError(f'label_dim={label_dim}: a one-hot label needs label_dim == num_classes '
+  if label_dim < num_classes:
+    raise ValueError(f'label_dim={label_dim}: a one-hot label needs label_dim >= num_classes '
                      f'({num_classes})')
-  return np.eye(num_classes, dtype=np.float32)[classes]
+  vectors = np.zeros((len(classes), label_dim), np.float32)
+  vectors[np.arange(len(classes)), classes] = 1.0
+  return vectors
 
 
 def _fixed_generator(generator: nn.Module, latents: jax.Array, labels: np.ndarray):
@@ -126,15 +129,16 @@ class ImageGridSampler:
     return {}
 
 
-def ring_metrics(points: np.ndarray, classes: np.ndarray | None = None,
-                 min_count: int = MIN_POINTS_PER_MODE) -> dict[str, float]:
-  """Mode-collapse metrics of generated points of the 8-Gaussian ring (`pilots.ring_mixture`).
+def mixture_metrics(points: np.ndarray, mixture: pilots.Mixture,
+                    classes: np.ndarray | None = None,
+                    min_count: int = MIN_POINTS_PER_MODE) -> dict[str, float]:
+  """Mode-collapse metrics of generated points of a Gaussian mixture (`pilots.MIXTURES`).
 
   Each point is assigned to its nearest mode mean. As in VEEGAN (Srivastava et al. 2017, on the
-  ring of Metz et al. 2017):
-  - `high_quality_fraction`: the fraction of points within 3 standard deviations (3 * MODE_STD
-    = 0.06) of their nearest mode mean. Real ring data scores 1 - exp(-9/2) = 0.989.
-  - `modes_covered`: the number of modes (of 8) that are the nearest mode of at least
+  grid and the ring of Metz et al. 2017):
+  - `high_quality_fraction`: the fraction of points within 3 standard deviations of their
+    nearest mode mean. Real data scores 1 - exp(-9/2) = 0.989.
+  - `modes_covered`: the number of modes that are the nearest mode of at least
     `min_count` high-quality points; VEEGAN counts a mode as captured by a single one (the
     default). PacGAN (Lin et al. 2018) asks for 20 of 2,500 samples, robust to stray points.
   - `label_accuracy` (when `classes` is given): the fraction of high-quality points whose
@@ -142,13 +146,14 @@ def ring_metrics(points: np.ndarray, classes: np.ndarray | None = None,
 
   Args:
     points: (N, 2) generated points.
+    mixture: the mixture they should follow.
     classes: (N,) conditioning class of each point, or None (unconditional).
     min_count: high-quality points a mode needs to count as covered.
   """
-  distance = np.linalg.norm(points[:, None, :] - pilots.mode_means()[None], axis=-1)
+  distance = np.linalg.norm(points[:, None, :] - mixture.means[None], axis=-1)
   nearest = np.argmin(distance, axis=1)
-  high_quality = np.min(distance, axis=1) <= HIGH_QUALITY_STDS * pilots.MODE_STD
-  counts = np.bincount(nearest[high_quality], minlength=pilots.NUM_MODES)
+  high_quality = np.min(distance, axis=1) <= HIGH_QUALITY_STDS * mixture.std
+  counts = np.bincount(nearest[high_quality], minlength=len(mixture.means))
   metrics = {'high_quality_fraction': float(high_quality.mean()),
              'modes_covered': int(np.sum(counts >= min_count))}
   if classes is not None:
@@ -158,21 +163,22 @@ def ring_metrics(points: np.ndarray, classes: np.ndarray | None = None,
 
 
 class PointCloudSampler:
-  """Scatter plots of fixed-noise generated 2-D points and their ring metrics.
+  """Scatter plots of fixed-noise generated 2-D points and their mixture metrics.
 
   Args:
     generator: the generator module (no pmap axis), returning (B, 1, 1, 2) or (B, 2) points.
     latent_dim: size of z.
-    num_classes: classes of the dataset's label (the ring's 8 modes; 0: none).
+    num_classes: classes of the dataset's label (the mixture's modes; 0: none).
     label_dim: size of the generator's label input: 0 (unconditional) or num_classes.
     validation: the validation split, points shaped (N, 1, 1, 2), drawn in grey; its extent sets
       the plot's fixed limits.
     seed: seed of the fixed latents.
+    mixture: the Gaussian mixture of the data, for the metrics.
     num_points: generated points per plot; conditional ones cycle through the classes.
   """
 
   def __init__(self, generator: nn.Module, latent_dim: int, num_classes: int, label_dim: int,
-               validation: Split, seed: int, num_points: int = 2500):
+               validation: Split, seed: int, mixture: pilots.Mixture, num_points: int = 2500):
     if validation.image_shape != (1, 1, 2):
       raise ValueError(f'PointCloudSampler needs 2-D points shaped (N, 1, 1, 2), got '
                        f'{validation.image_shape}')
@@ -180,6 +186,7 @@ class PointCloudSampler:
     self.limit = PLOT_MARGIN * float(np.abs(self.real).max())
     classes = np.arange(num_points) % max(num_classes, 1)
     self.classes = classes if label_dim else None
+    self.mixture = mixture
     key = jax.random.fold_in(jax.random.key(seed), POINT_LATENT_SALT)
     latents = jax.random.normal(key, (num_points, latent_dim))
     self._generate = _fixed_generator(generator, latents, one_hot(classes, num_classes, label_dim))
@@ -191,10 +198,11 @@ class PointCloudSampler:
 
   def write(self, state, step: int, workdir: str, writer: logs.MetricWriter,
             normalisation: Normalisation) -> dict[str, float]:
-    """Saves `<workdir>/samples/step_<step>.png`, logs it and the ring metrics; returns those."""
+    """Saves `<workdir>/samples/step_<step>.png`, logs it and the mixture metrics; returns those."""
     points = self.points(state, normalisation)
     # PacGAN's criterion (20 of 2,500 points), so that a few stray points do not cover a mode.
-    metrics = ring_metrics(points, self.classes, min_count=max(1, len(points) * 20 // 2500))
+    metrics = mixture_metrics(points, self.mixture, self.classes,
+                              min_count=max(1, len(points) * 20 // 2500))
     rgb = self.plot(points, step, metrics)
     logs.save_png(_path(workdir, step), rgb)
     writer.write_image(step, 'samples', rgb)

@@ -7,6 +7,7 @@
 """
 
 import json
+import logging as python_logging
 import math
 import os
 import re
@@ -160,3 +161,12 @@ def save_animation(sample_dir: str, output_path: str, frame_ms: int = 200) -> in
                  duration=frame_ms, loop=0)
   os.replace(temporary, output_path)
   return len(frames)
+
+
+class QuietLibraries(python_logging.Filter):
+  """Drops the INFO chatter of Orbax and JAX internals; warnings and errors pass. The commands
+  add it to absl's handler."""
+
+  def filter(self, record: python_logging.LogRecord) -> bool:
+    noisy = '/orbax/' in record.pathname or '/jax/_src/' in record.pathname
+    return record.levelno >= python_logging.WARNING or not noisy

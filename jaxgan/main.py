@@ -6,14 +6,13 @@
 Kept thin on purpose: flags are parsed here and nowhere else; the library takes arguments.
 """
 
-import logging as python_logging
-
 import jax
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from jaxgan import logs
 from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
@@ -22,18 +21,10 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for checkpoints, logs an
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-class _QuietLibraries(python_logging.Filter):
-  """Drops the INFO chatter of Orbax and JAX internals; warnings and errors pass."""
-
-  def filter(self, record: python_logging.LogRecord) -> bool:
-    noisy = '/orbax/' in record.pathname or '/jax/_src/' in record.pathname
-    return record.levelno >= python_logging.WARNING or not noisy
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.get_absl_handler().addFilter(logs.QuietLibraries())
   logging.info('JAX process %d of %d, local devices: %s', jax.process_index(),
                jax.process_count(), jax.local_devices())
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

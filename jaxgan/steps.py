@@ -38,7 +38,7 @@ PyTree = Any
 AXIS_NAME = 'batch'
 
 # Purposes of the random draws of one iteration; each has its own stream.
-_LATENT, _PENALTY, _DROPOUT = 0, 1, 2
+_LATENT, _PENALTY, _DROPOUT, _CODES = 0, 1, 2, 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +81,9 @@ class StepConfig:
     latent_dim: size of z.
     label_spec: the dataset's labels (`jaxgan.data.labels`).
     conditions_generator: whether the label vector is concatenated to the generator's input.
+    codes: InfoGAN's latent codes (`conditioning.code_spec`; empty without InfoGAN): drawn from
+      their prior for every update, concatenated to z, estimated by the critic's aux head.
+    info_weight: weight of InfoGAN's code losses in both players' losses.
     weight_clip: > 0 clips every critic parameter to [-c, c] after each update (WGAN-clip).
     ema_decay: > 0 updates the state's generator EMA after each generator update:
       ema <- decay * ema + (1 - decay) * params.
@@ -98,6 +101,8 @@ class StepConfig:
   latent_dim: int
   label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE
   conditions_generator: bool = True
+  codes: labels_lib.LabelSpec = ()
+  info_weight: float = 1.0
   weight_clip: float = 0.0
   ema_decay: float = 0.0
   adversarial_weight: float = 1.0
@@ -155,10 +160,32 @@ def penalty_term(penalty: Penalty, scores_fn: Callable[[Array], Array], real: Ar
   return penalty.weight / 2 * penalty.every * value, value
 
 
+def draw_codes(spec: labels_lib.LabelSpec, key: Array, per_device_batch: int) -> dict[str, Array]:
+  """InfoGAN codes from their prior, one draw per global example: categorical codes uniform over
+  their classes, continuous codes ~ U(-1, 1)."""
+
+  def sample(example_key):
+    keys = jax.random.split(example_key, len(spec))
+    return {label.name: (jax.random.randint(k, (), 0, label.num_classes) if label.num_classes
+                         else jax.random.uniform(k, (label.size,) if label.size > 1 else (),
+                                                 minval=-1.0, maxval=1.0))
+            for label, k in zip(spec, keys)}
+
+  return draw_per_example(key, per_device_batch, sample)
+
+
+def generator_input(cfg: StepConfig, label_vector: Array,
+                    key: Array) -> tuple[Array, dict[str, Array] | None]:
+  """The generator's label input, and InfoGAN's codes drawn with `key` (None without InfoGAN)."""
+  if cfg.codes:
+    codes = draw_codes(cfg.codes, key, label_vector.shape[0])
+    return labels_lib.label_vector(codes, cfg.codes), codes
+  return (label_vector if cfg.conditions_generator else label_vector[:, :0]), None
+
+
 def generate(cfg: StepConfig, state: GANState, z: Array,
-             label_vector: Array) -> tuple[Array, PyTree]:
+             generator_labels: Array) -> tuple[Array, PyTree]:
   """Generator forward in training mode; returns (images, updated batch statistics)."""
-  generator_labels = label_vector if cfg.conditions_generator else label_vector[:, :0]
   images, updates = cfg.generator.apply(state.generator_variables, z, generator_labels,
                                         train=True, mutable=['batch_stats'])
   return images, updates.get('batch_stats', {})
@@ -188,12 +215,22 @@ def weighted_label_losses(cfg: StepConfig, predictions: Mapping[str, Array],
   return total, {f'{prefix}_{name}': value for name, value in per_label.items()}
 
 
+def weighted_code_losses(cfg: StepConfig, aux: Array, codes: Mapping[str, Array],
+                         prefix: str) -> tuple[Array, Metrics]:
+  """InfoGAN: info_weight * the code losses of the aux head's estimates, and each as a metric."""
+  predictions = labels_lib.predictions_from_vector(aux, cfg.codes)
+  per_code = losses.label_losses(predictions, codes, cfg.codes)
+  total = cfg.info_weight * sum(per_code.values())
+  return total, {f'{prefix}_{name}': value for name, value in per_code.items()}
+
+
 def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping[str, Array],
                   label_vector: Array, key: Array, update: Array) -> tuple[GANState, Metrics]:
   """One critic update on `real` against fresh fakes drawn with `key`; `update` counts the
   critic updates of the run."""
   z = draw_latents(jax.random.fold_in(key, _LATENT), real.shape[0], cfg.latent_dim)
-  fake, batch_stats = generate(cfg, state, z, label_vector)
+  generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
+  fake, batch_stats = generate(cfg, state, z, generator_labels)
   fake = lax.stop_gradient(fake)
 
   dropout_key = jax.random.fold_in(key, _DROPOUT)
@@ -215,7 +252,10 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
     if penalty is not None:
       total = total + penalty[0]
       metrics[_PENALTY_METRICS[cfg.penalty.name]] = penalty[1]
-    if real_out.aux is not None:  # AC-GAN: the head learns the labels of real and fake images
+    if codes is not None:  # InfoGAN: the head learns to recover the codes of the fakes
+      info_loss, info_metrics = weighted_code_losses(cfg, fake_out.aux, codes, 'critic_info')
+      total, metrics = total + info_loss, {**metrics, **info_metrics}
+    elif real_out.aux is not None:  # AC-GAN: the head learns the labels of real and fake images
       for name, out in (('real', real_out), ('fake', fake_out)):
         predictions = labels_lib.predictions_from_vector(out.aux, cfg.label_spec)
         aux_loss, aux_metrics = weighted_label_losses(cfg, predictions, labels, f'critic_{name}')
@@ -240,9 +280,11 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
   """One generator update: adversarial loss plus the weighted label losses of the fakes, as
   judged by the frozen predictor and/or the critic's AC-GAN head."""
   z = draw_latents(jax.random.fold_in(key, _LATENT), label_vector.shape[0], cfg.latent_dim)
+  generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
 
   def loss_fn(params):
-    fake, batch_stats = generate(cfg, state.replace(generator_params=params), z, label_vector)
+    fake, batch_stats = generate(cfg, state.replace(generator_params=params), z,
+                                 generator_labels)
     fake_out, _ = criticise(cfg, state.critic_params, state.critic_batch_stats, fake,
                             label_vector, jax.random.fold_in(key, _DROPOUT))
     adversarial = cfg.adversarial.generator(fake_out.scores)
@@ -251,7 +293,10 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
     judges = []
     if cfg.predictor is not None:
       judges.append(('generator', cfg.predictor.apply(predictor_variables, fake, train=False)))
-    if fake_out.aux is not None:
+    if codes is not None:
+      info_loss, info_metrics = weighted_code_losses(cfg, fake_out.aux, codes, 'generator_info')
+      total, metrics = total + info_loss, {**metrics, **info_metrics}
+    elif fake_out.aux is not None:
       judges.append(('generator_acgan',
                      labels_lib.predictions_from_vector(fake_out.aux, cfg.label_spec)))
     for prefix, predictions in judges:

@@ -36,12 +36,14 @@ from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import labels as labels_lib
 from jaxgan.data import dataset as data_lib
+from jaxgan.data import pilots
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
 
 DTYPES = ('float32', 'bfloat16')
+SPECTRAL_NORM = ('none', 'critic', 'both')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   conditioning.check(conditioning.parse(config.model.conditioning),
                      data_lib.get_dataset(config.data.name).labels,
                      config.loss.label_weights, config.model.conditioning)
+  if config.model.spectral_norm not in SPECTRAL_NORM:
+    raise ValueError(f'model.spectral_norm={config.model.spectral_norm!r}; choose one of '
+                     f'{SPECTRAL_NORM}')
   if config.train.dtype not in DTYPES:
     raise ValueError(f'train.dtype={config.train.dtype!r}; choose one of {DTYPES}')
   if not 0 <= config.train.ema_decay < 1:
@@ -132,9 +137,10 @@ def build_networks(config: ml_collections.ConfigDict, spec: labels_lib.LabelSpec
                    axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
   """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`."""
   modes = conditioning.parse(config.model.conditioning)
+  codes = conditioning.code_spec(modes, config.model)
   return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
                           label_dim=conditioning.critic_label_dim(modes, spec),
-                          aux_dim=conditioning.critic_aux_dim(modes, spec))
+                          aux_dim=conditioning.critic_aux_dim(modes, spec, codes))
 
 
 def build_step_config(config: ml_collections.ConfigDict, spec: labels_lib.LabelSpec,
@@ -150,6 +156,7 @@ def build_step_config(config: ml_collections.ConfigDict, spec: labels_lib.LabelS
       penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
       n_critic=config.train.n_critic, latent_dim=config.model.latent_dim, label_spec=spec,
       conditions_generator=conditioning.generator_label_dim(modes, spec) > 0,
+      codes=conditioning.code_spec(modes, config.model), info_weight=config.loss.info_weight,
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights))
 
@@ -178,7 +185,8 @@ def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                  generator: nn.Module, data: RunData) -> Any:
   """The fixed-noise sampler that suits the dataset's kind of examples."""
   modes = conditioning.parse(config.model.conditioning)
-  label_dim = conditioning.generator_label_dim(modes, dataset.labels)
+  codes = conditioning.code_spec(modes, config.model)
+  label_dim = conditioning.generator_label_dim(modes, dataset.labels, codes)
   latent_dim, seed = config.model.latent_dim, config.seed
   if dataset.kind == 'telescope':
     camera = config.data.toy_iact
@@ -186,10 +194,13 @@ def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
         generator, latent_dim, label_dim, data.train, data.validation, seed=seed,
         camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
                 'boundary': camera.tailcut_boundary_pe})
-  num_classes = dataset.labels[0].num_classes if dataset.labels else 0
+  # The first categorical label (or InfoGAN code) picks the rows; other inputs stay 0.
+  shown = conditioning.generator_spec(modes, dataset.labels, codes)
+  num_classes = shown[0].num_classes if shown else 0
   if dataset.kind == 'points':
     return image_samplers.PointCloudSampler(generator, latent_dim, num_classes, label_dim,
-                                            data.validation, seed)
+                                            data.validation, seed,
+                                            pilots.MIXTURES[config.data.name])
   # One row per class when conditional (row r shows class r mod num_classes).
   return image_samplers.ImageGridSampler(generator, latent_dim, num_classes, label_dim, seed,
                                          rows=num_classes if label_dim else 8)
@@ -218,8 +229,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
   initial = state_lib.init_state(
       jax.random.key(config.seed), sample_generator, critic, step_config.generator_tx,
       step_config.critic_tx, config.model.latent_dim,
-      conditioning.generator_label_dim(modes, dataset.labels), data.train.image_shape,
-      keep_ema=config.train.ema_decay > 0)
+      conditioning.generator_label_dim(modes, dataset.labels,
+                                       conditioning.code_spec(modes, config.model)),
+      data.train.image_shape, keep_ema=config.train.ema_decay > 0)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
@@ -281,8 +293,13 @@ def _due(step: int, every: int, last: int) -> bool:
 
 
 def _host_state(replicated: state_lib.GANState) -> state_lib.GANState:
-  """One host copy of a replicated state (safe to keep after the buffers are donated)."""
-  return jax.tree.map(lambda x: np.asarray(x[0]), replicated)
+  """One host copy of a replicated state, safe to keep after the buffers are donated.
+
+  `np.asarray` of a CPU array may be a view of its device buffer, and `x[0]` of a pmap output
+  may be device 0's own buffer: without the explicit copy, the next (donating) step would free
+  memory that the sampler or Orbax's asynchronous save still reads.
+  """
+  return jax.tree.map(lambda x: np.array(x[0], copy=True), replicated)
 
 
 def _check_finite(step: int, scalars: dict[str, float]) -> None:

@@ -1,19 +1,16 @@
-"""Test set-up: 4 fake CPU devices, and a compilation cache shared by the tests of one session.
+"""Test set-up: 4 fake CPU devices.
 
-The environment must be set before jax is imported. Many tests build the same tiny models and
-steps again (two runs compared bit for bit, a resumed run); the persistent compilation cache lets
-them reuse XLA's compiled programs instead of compiling each one again.
+The environment must be set before jax is imported. JAX's persistent compilation cache is not
+used. Known problem (2026-11-23, jax 0.10.2 CPU): running every file in ONE process
+(`python -m pytest tests`) crashes with a segmentation fault inside XLA's compiler, in
+tests/test_train.py::test_resume_equals_uninterrupted, after the other files ran; the file alone
+passes, and so does each file in its own process, which is what `make test` does. A
+use-after-free found while chasing it (`train._host_state` kept views of donated buffers) is
+fixed; the crash's cause is not known yet.
 """
 
 import os
-import tempfile
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=4').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
-
-import jax  # noqa: E402  pylint: disable=g-import-not-at-top
-
-jax.config.update('jax_compilation_cache_dir', tempfile.mkdtemp(prefix='jaxgan-test-xla-'))
-jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)

@@ -1,4 +1,4 @@
-"""The image_folder, digits and mixture2d datasets, loaded through the `data.name` registry."""
+"""The image_folder, digits and Gaussian-mixture datasets, loaded through the `data.name` registry."""
 
 import logging
 import pathlib
@@ -81,19 +81,19 @@ def test_digit_labels_match_their_images():
   assert one[:, 1].mean() < one[:, 3:5].mean() - 1.0
 
 
-def test_mixture2d_shapes_and_seed():
-  train, validation = _load('mixture2d', num_examples=40)
+def test_gaussian_ring_shapes_and_seed():
+  train, validation = _load('gaussian_ring', num_examples=40)
   assert train.images.shape == (30, 1, 1, 2) and validation.images.shape == (10, 1, 1, 2)
   assert train.images.dtype == np.float32 and train.labels['mode'].dtype == np.int32
-  _assert_same((train, validation), _load('mixture2d', num_examples=40))
-  assert not np.array_equal(train.images, _load('mixture2d', num_examples=40, seed=1)[0].images)
+  _assert_same((train, validation), _load('gaussian_ring', num_examples=40))
+  assert not np.array_equal(train.images, _load('gaussian_ring', num_examples=40, seed=1)[0].images)
 
 
-def test_mixture2d_modes_follow_the_definition():
+def test_gaussian_ring_modes_follow_the_definition():
   """8 equally likely Gaussians, std 0.02, means 2 (cos 2 pi k / 8, sin 2 pi k / 8)."""
-  train, _ = _load('mixture2d', num_examples=16_000, seed=5, validation_fraction=0.5)
+  train, _ = _load('gaussian_ring', num_examples=16_000, seed=5, validation_fraction=0.5)
   points, modes = train.images.reshape(-1, 2).astype(np.float64), train.labels['mode']
-  counts = np.bincount(modes, minlength=pilots.NUM_MODES)
+  counts = np.bincount(modes, minlength=8)
   assert len(counts) == 8 and np.all(np.abs(counts / len(modes) - 1 / 8) < 0.015)
   means = np.array([points[modes == k].mean(axis=0) for k in range(8)])
   stds = np.array([points[modes == k].std(axis=0) for k in range(8)])
@@ -105,5 +105,19 @@ def test_mixture2d_modes_follow_the_definition():
 
 
 def test_unknown_name_lists_the_datasets():
-  with pytest.raises(ValueError, match='image_folder.*mixture2d'):
+  with pytest.raises(ValueError, match='digits.*gaussian_grid.*image_folder'):
     _load('mnist')
+
+
+def test_gaussian_grid_modes_follow_the_definition():
+  """25 equally likely Gaussians, std 0.05, means on {-4, -2, 0, 2, 4}^2."""
+  train, _ = _load('gaussian_grid', num_examples=50_000, seed=2, validation_fraction=0.5)
+  points, modes = train.images.reshape(-1, 2).astype(np.float64), train.labels['mode']
+  counts = np.bincount(modes, minlength=25)
+  assert len(counts) == 25 and np.all(np.abs(counts / len(modes) - 1 / 25) < 0.006)
+  means = np.array([points[modes == k].mean(axis=0) for k in range(25)])
+  expected = {(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
+  assert {tuple(np.round(m).astype(int)) for m in means} == expected
+  np.testing.assert_allclose(means, np.round(means), atol=0.01)
+  stds = np.array([points[modes == k].std(axis=0) for k in range(25)])
+  np.testing.assert_allclose(stds, 0.05, rtol=0.1)

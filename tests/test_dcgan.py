@@ -157,7 +157,7 @@ def test_cross_device_batch_norm_equals_one_device():
 
 def _model_config(**overrides) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict({
-      'name': 'dcgan', 'latent_dim': LATENT, 'image_size': 64,
+      'name': 'dcgan', 'latent_dim': LATENT, 'image_size': 64, 'spectral_norm': 'none',
       'generator_features': (512, 256, 128, 64, 3), 'critic_features': (64, 128, 256, 512)})
   config.update(overrides)
   return config

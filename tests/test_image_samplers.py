@@ -18,8 +18,9 @@ from jaxgan.data.pipeline import Normalisation
 from jaxgan.data.split import Split
 
 IDENTITY = Normalisation(scale=1.0, transform='linear')
-SIGMA = pilots.MODE_STD
-MEANS = pilots.mode_means()
+RING = pilots.MIXTURES['gaussian_ring']
+SIGMA = RING.std
+MEANS = RING.means
 
 
 class DenseImages(nn.Module):
@@ -49,7 +50,7 @@ class KnownPoints(nn.Module):
     if labels.shape[-1]:
       modes = jnp.argmax(labels, axis=-1)
     else:
-      modes = jnp.zeros(len(z), int) if self.collapsed else jnp.arange(len(z)) % pilots.NUM_MODES
+      modes = jnp.zeros(len(z), int) if self.collapsed else jnp.arange(len(z)) % len(MEANS)
     return jnp.asarray(MEANS, jnp.float32)[modes].reshape(len(z), 1, 1, 2)
 
 
@@ -133,8 +134,9 @@ def test_one_hot_and_bad_inputs():
   np.testing.assert_array_equal(image_samplers.one_hot(np.array([2, 0]), 3, 3),
                                 [[0, 0, 1], [1, 0, 0]])
   assert image_samplers.one_hot(np.array([2, 0]), 3, 0).shape == (2, 0)
-  with pytest.raises(ValueError, match='label_dim == num_classes'):
+  with pytest.raises(ValueError, match='label_dim >= num_classes'):
     image_samplers.one_hot(np.array([1]), 10, 4)
+  np.testing.assert_array_equal(image_samplers.one_hot(np.array([1]), 2, 4), [[0, 1, 0, 0]])
   with pytest.raises(ValueError, match='2 channels'):
     image_samplers.tile_images(np.zeros((4, 8, 8, 2)), 2)
 
@@ -148,40 +150,41 @@ def test_grid_writes_to_tensorboard(tmp_path):
   assert os.listdir(tmp_path / 'tensorboard')
 
 
-def test_ring_metrics_of_points_on_every_mode():
-  assert image_samplers.ring_metrics(MEANS) == {'high_quality_fraction': 1.0, 'modes_covered': 8}
-  metrics = image_samplers.ring_metrics(MEANS, np.arange(8))
+def test_mixture_metrics_of_points_on_every_mode():
+  assert image_samplers.mixture_metrics(MEANS, RING) == {'high_quality_fraction': 1.0,
+                                                         'modes_covered': 8}
+  metrics = image_samplers.mixture_metrics(MEANS, RING, np.arange(8))
   assert metrics == {'high_quality_fraction': 1.0, 'modes_covered': 8, 'label_accuracy': 1.0}
 
 
-def test_ring_metrics_of_three_modes_and_outliers():
+def test_mixture_metrics_of_three_modes_and_outliers():
   points = np.concatenate([
       MEANS[[0, 0, 3, 3]] + [[SIGMA, 0], [0, -2 * SIGMA], [0, 0], [-SIGMA, SIGMA]],
       MEANS[[5]] + [[0, 2.9 * SIGMA]],  # still within 3 standard deviations
       MEANS[[1, 2]] + [[3.1 * SIGMA, 0], [0, 5 * SIGMA]],  # near modes 1 and 2, but not enough
       [[0, 0], [10, 10], [-1, 1]]])  # far from every mode
-  metrics = image_samplers.ring_metrics(points)
+  metrics = image_samplers.mixture_metrics(points, RING)
   assert metrics == {'high_quality_fraction': 0.5, 'modes_covered': 3}
-  assert image_samplers.ring_metrics(points, min_count=2)['modes_covered'] == 2
+  assert image_samplers.mixture_metrics(points, RING, min_count=2)['modes_covered'] == 2
 
 
 def test_ring_label_accuracy_counts_only_high_quality_points():
   points = np.concatenate([MEANS[[0, 1, 2, 3]], [[0.0, 0.0]]])
   classes = np.array([0, 1, 5, 3, 4])  # one wrong label; the far point's does not count
-  assert image_samplers.ring_metrics(points, classes)['label_accuracy'] == 0.75
-  far = image_samplers.ring_metrics(np.zeros((3, 2)), np.zeros(3, int))
+  assert image_samplers.mixture_metrics(points, RING, classes)['label_accuracy'] == 0.75
+  far = image_samplers.mixture_metrics(np.zeros((3, 2)), RING, np.zeros(3, int))
   assert far == {'high_quality_fraction': 0.0, 'modes_covered': 0, 'label_accuracy': 0.0}
 
 
-def test_ring_metrics_of_real_data():
-  points, modes = pilots.ring_mixture(20_000, seed=0)
-  metrics = image_samplers.ring_metrics(points.reshape(-1, 2), modes)
+def test_mixture_metrics_of_real_data():
+  points, modes = pilots.mixture_points(RING, 20_000, seed=0)
+  metrics = image_samplers.mixture_metrics(points.reshape(-1, 2), RING, modes)
   assert metrics['high_quality_fraction'] == pytest.approx(1 - np.exp(-4.5), abs=0.004)
   assert (metrics['modes_covered'], metrics['label_accuracy']) == (8, 1.0)
 
 
 def _validation(num: int = 300) -> Split:
-  points, modes = pilots.ring_mixture(num, seed=1)
+  points, modes = pilots.mixture_points(RING, num, seed=1)
   return Split(points, {'mode': modes})
 
 
@@ -189,6 +192,7 @@ def _validation(num: int = 300) -> Split:
 def test_point_cloud_sampler_plots_and_measures(tmp_path, label_dim):
   generator = KnownPoints()
   sampler = image_samplers.PointCloudSampler(generator, 3, 8, label_dim, _validation(), seed=0,
+                                             mixture=RING,
                                              num_points=64)
   writer = RecordingWriter()
   state = _state(generator, 3, label_dim)
@@ -207,6 +211,7 @@ def test_point_cloud_sampler_plots_and_measures(tmp_path, label_dim):
 
 def test_point_cloud_colours_classes_over_grey_validation():
   sampler = image_samplers.PointCloudSampler(KnownPoints(), 3, 8, 8, _validation(), seed=0,
+                                             mixture=RING,
                                              num_points=64)
   picture = sampler.plot(MEANS[np.arange(64) % 8], 0, {'modes_covered': 8,
                                                         'high_quality_fraction': 1.0})
@@ -220,6 +225,7 @@ def test_point_cloud_colours_classes_over_grey_validation():
 def test_point_cloud_sampler_sees_a_collapse(tmp_path):
   generator = KnownPoints(collapsed=True)
   sampler = image_samplers.PointCloudSampler(generator, 3, 8, 0, _validation(), seed=0,
+                                             mixture=RING,
                                              num_points=64)
   metrics = sampler.write(_state(generator, 3, 0), 1, str(tmp_path), RecordingWriter(), IDENTITY)
   assert metrics == {'high_quality_fraction': 1.0, 'modes_covered': 1}
@@ -228,7 +234,7 @@ def test_point_cloud_sampler_sees_a_collapse(tmp_path):
 def test_point_cloud_sampler_needs_points():
   with pytest.raises(ValueError, match=r'\(N, 1, 1, 2\)'):
     image_samplers.PointCloudSampler(KnownPoints(), 3, 0, 0,
-                                     Split(np.zeros((4, 8, 8, 1)), {}), seed=0)
+                                     Split(np.zeros((4, 8, 8, 1)), {}), seed=0, mixture=RING)
 
 
 COLOURS = {2: (0, 255, 0), 10: (255, 0, 0), 100: (0, 0, 255)}
@@ -258,3 +264,11 @@ def test_save_animation_without_frames_warns(tmp_path, caplog):
   assert logs.save_animation(str(tmp_path / 'missing'), str(output)) == 0
   assert not output.exists()
   assert sum('No step_*.png frames' in r.getMessage() for r in caplog.records) == 2
+
+
+def test_mixture_metrics_of_the_grid():
+  """Points on 20 of the 25 grid modes (std 0.05: 3 std = 0.15), plus one just outside."""
+  grid = pilots.MIXTURES['gaussian_grid']
+  points = np.concatenate([grid.means[:20] + [0.14, 0.0], [[1.0, 1.0]]])
+  assert image_samplers.mixture_metrics(points, grid) == {
+      'high_quality_fraction': pytest.approx(20 / 21), 'modes_covered': 20}

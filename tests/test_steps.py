@@ -14,6 +14,7 @@ from jaxgan import models
 from jaxgan import steps
 from jaxgan import train
 from jaxgan.data import labels as labels_lib
+from jaxgan.models import mlp
 from tests.helpers import tiny_config
 
 
@@ -117,6 +118,7 @@ def test_cgan_projects_labels_and_unconditional_drops_them(tmp_path):
     ('loss.label_smoothing', 0.1, 'cross-entropy'),  # with the Wasserstein loss
     ('train.dtype', 'float16', 'train.dtype'),
     ('train.ema_decay', 1.0, 'train.ema_decay'),
+    ('model.spectral_norm', 'generator', 'model.spectral_norm'),
 ])
 def test_bad_loss_and_conditioning_fields_are_named(tmp_path, field, value, message):
   config = tiny_config()
@@ -210,3 +212,62 @@ def test_epochs_set_the_length_and_the_per_epoch_outputs(tmp_path):
                                                        'step_0000006.png']
   rows = [row for row in logs.read_metrics(str(tmp_path)) if 'modes_covered' in row]
   assert [row['step'] for row in rows] == [3, 6]
+
+
+def test_spectral_norm_estimates_the_largest_singular_value():
+  """After power iterations in training mode, sigma equals numpy's largest singular value."""
+  critic = mlp.Critic(hidden=(16,), spectral_norm=True)
+  points = jax.random.normal(jax.random.key(0), (4, 1, 1, 2))
+  variables = critic.init(jax.random.key(1), points)
+  for _ in range(30):
+    _, updates = critic.apply(variables, points, train=True, mutable=['batch_stats'])
+    variables = {**variables, **updates}
+  kernel = np.asarray(variables['params']['Dense_0']['kernel'])
+  sigma = float(variables['batch_stats']['SpectralNorm_0']['Dense_0/kernel/sigma'])
+  assert sigma == pytest.approx(np.linalg.svd(kernel, compute_uv=False)[0], rel=1e-4)
+  assert np.linalg.svd(kernel / sigma, compute_uv=False)[0] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_spectral_norm_on_both_networks_trains(tmp_path):
+  state, _ = run_tiny(tmp_path, **{'model.spectral_norm': 'both'})
+  assert any('SpectralNorm' in name for name in state.critic_batch_stats)
+  assert any('SpectralNorm' in name for name in state.generator_batch_stats)
+
+
+def test_infogan_codes_follow_their_prior():
+  """4096 draws: classes uniform over 10, continuous codes uniform on [-1, 1] (mean 0, var 1/3)."""
+  spec = (labels_lib.Label('code', num_classes=10), labels_lib.Label('code_continuous', size=2))
+  draw = jax.pmap(lambda k: steps.draw_codes(spec, k, 4096), axis_name=steps.AXIS_NAME,
+                  devices=jax.devices()[:1])
+  codes = jax.tree.map(lambda x: np.asarray(x[0]), draw(jax.random.key(0)[None]))
+  counts = np.bincount(codes['code'], minlength=10)
+  assert counts.min() > 330 and counts.max() < 490  # expected 410, sd ~19
+  continuous = codes['code_continuous']
+  assert continuous.shape == (4096, 2) and np.abs(continuous).max() <= 1.0
+  np.testing.assert_allclose(continuous.mean(0), 0.0, atol=0.05)
+  np.testing.assert_allclose(continuous.var(0), 1 / 3, atol=0.03)
+
+
+def test_infogan_on_digits_recovers_codes_through_the_critic_head(tmp_path):
+  config = pilot_config('acgan_digits')
+  config.train.batch_size = 16
+  config.model.update(generator_features=(8, 1), critic_features=(8,), conditioning='infogan',
+                      info_categorical=10, info_continuous=2)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert state.critic_params['CriticHead_0']['aux']['kernel'].shape[-1] == 12
+  assert state.generator_params['ConvTranspose_0']['kernel'].shape[-1] == 32 + 12
+  final = [row for row in logs.read_metrics(str(tmp_path)) if 'critic_loss' in row][-1]
+  assert {'critic_info_code', 'critic_info_code_continuous', 'generator_info_code'} <= set(final)
+  assert 'critic_real_digit' not in final  # the digit labels are not used
+
+
+def test_a_short_ring_run_covers_most_modes(tmp_path):
+  """The mixture pilot on the 8-Gaussian ring, 1,500 iterations: fails if training is broken
+  (an untrained generator puts its points on at most one mode)."""
+  config = pilot_config('mixture2d')
+  config.data.name = 'gaussian_ring'
+  config.train.update(num_steps=1500, sample_every=1500, log_every=500, checkpoint_every=1500)
+  train.train_and_evaluate(config, str(tmp_path))
+  final = [row for row in logs.read_metrics(str(tmp_path)) if 'modes_covered' in row][-1]
+  assert final['step'] == 1500
+  assert final['modes_covered'] >= 6 and final['high_quality_fraction'] >= 0.25, final

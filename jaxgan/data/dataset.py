@@ -5,7 +5,7 @@ in physical units (photoelectrons for telescope data), the labels' kinds (`label
 and the kind of examples (which decides how samples are shown: `jaxgan.train.make_sampler`). Normalisation for the networks
 happens in `jaxgan.data.pipeline`, not here. In-memory datasets hold out their last
 `data.validation_fraction` (`split_train_validation`). The examples of image_folder, digits and
-mixture2d are already network inputs (images in [-1, 1] for a tanh generator; points): use them
+the Gaussian mixtures are already network inputs (images in [-1, 1] for a tanh generator; points): use them
 with data.transform='linear' and data.image_scale=1.0, the identity.
 
   toy_iact      simulated telescope events (`toy_iact.py`), labels particletype/energy/direction
@@ -14,7 +14,8 @@ with data.transform='linear' and data.image_scale=1.0, the identity.
                 photographs when it is ''; (N, S, S, 3) in [-1, 1], S = data.image_size; no labels
   digits        scikit-learn's 1,797 handwritten digits (`pilots.py`): (N, 8, 8, 1) in [-1, 1],
                 label `digit`
-  mixture2d     8 Gaussians on a ring (`pilots.py`): (N, 1, 1, 2) points, label `mode`
+  gaussian_grid 25 Gaussians on a 5x5 grid (`pilots.py`): (N, 1, 1, 2) points, label `mode`
+  gaussian_ring 8 Gaussians on a ring (`pilots.py`): the same
 """
 
 from typing import Callable, NamedTuple
@@ -74,9 +75,10 @@ def _load_digits(data_config) -> tuple[Split, Split]:
   return _hold_out(data_config, examples, {'digit': digits})
 
 
-def _load_mixture2d(data_config) -> tuple[Split, Split]:
-  """`data.num_examples` points of the 8-Gaussian ring, drawn from `data.seed`."""
-  points, modes = pilots.ring_mixture(data_config.num_examples, data_config.seed)
+def _load_mixture(data_config) -> tuple[Split, Split]:
+  """`data.num_examples` points of the mixture `data.name`, drawn from `data.seed`."""
+  points, modes = pilots.mixture_points(pilots.MIXTURES[data_config.name],
+                                        data_config.num_examples, data_config.seed)
   return _hold_out(data_config, points, {'mode': modes})
 
 
@@ -99,8 +101,8 @@ DATASETS: dict[str, Dataset] = {
     'hdf5': Dataset(_load_hdf5, labels_lib.TELESCOPE, 'telescope'),
     'image_folder': Dataset(_load_image_folder, (), 'images'),
     'digits': Dataset(_load_digits, (labels_lib.Label('digit', num_classes=10),), 'images'),
-    'mixture2d': Dataset(_load_mixture2d,
-                         (labels_lib.Label('mode', num_classes=pilots.NUM_MODES),), 'points'),
+    **{name: Dataset(_load_mixture, (labels_lib.Label('mode', num_classes=len(mixture.means)),),
+                     'points') for name, mixture in pilots.MIXTURES.items()},
 }
 
 

@@ -54,6 +54,7 @@ class Generator(nn.Module):
     conv_impl: `layers.Conv` implementation of the 3x3 convolutions ('xla' is fastest on CPU too:
       the generator needs no double backward).
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
+    spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params, BatchNorm statistics and the output stay float32.
   """
   base_shape: Sequence[int] = (3, 3, 512)
@@ -62,6 +63,7 @@ class Generator(nn.Module):
   upsample: str = 'nearest'
   conv_impl: str = 'xla'
   axis_name: str | None = None
+  spectral_norm: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -69,23 +71,27 @@ class Generator(nn.Module):
     if self.upsample not in UPSAMPLE_MODES:
       raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
     x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)
-    x = nn.Dense(math.prod(self.base_shape), dtype=self.dtype)(x)
+    x = layers.spectral(nn.Dense(math.prod(self.base_shape), dtype=self.dtype),
+                        self.spectral_norm, train)(x)
     x = x.reshape((x.shape[0], *self.base_shape))
     for index, features in enumerate(self.block_features):
       last = index == len(self.block_features) - 1
-      x = self._upsample_conv(x, features, use_bias=last)  # BatchNorm cancels a bias
+      x = self._upsample_conv(x, features, use_bias=last, train=train)  # BN cancels a bias
       if not last:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.axis_name,
                          dtype=self.dtype)(x)
         x = nn.leaky_relu(x, 0.2)
     return crop_center(x, self.image_size).astype(jnp.float32)
 
-  def _upsample_conv(self, x: Array, features: int, use_bias: bool) -> Array:
+  def _upsample_conv(self, x: Array, features: int, use_bias: bool, train: bool) -> Array:
     if self.upsample == 'transposed':
-      return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', use_bias=use_bias,
-                              dtype=self.dtype)(x)
-    return layers.Conv(features, (3, 3), impl=self.conv_impl, use_bias=use_bias,
-                       dtype=self.dtype)(upsample_nearest(x))
+      conv = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', use_bias=use_bias,
+                              dtype=self.dtype)
+    else:
+      conv = layers.Conv(features, (3, 3), impl=self.conv_impl, use_bias=use_bias,
+                         dtype=self.dtype)
+      x = upsample_nearest(x)
+    return layers.spectral(conv, self.spectral_norm, train)(x)
 
 
 class Critic(nn.Module):
@@ -99,6 +105,7 @@ class Critic(nn.Module):
       'xla' on GPU/TPU.
     label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
+    spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params and the outputs stay float32.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
@@ -106,6 +113,7 @@ class Critic(nn.Module):
   conv_impl: str = 'auto'
   label_dim: int = 0
   aux_dim: int = 0
+  spectral_norm: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -113,12 +121,14 @@ class Critic(nn.Module):
                train: bool = False) -> heads.CriticOutput:
     x = pad_center(images.astype(self.dtype), PADDED_SIZE)
     for features in self.block_features:
-      x = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)(x)
+      conv = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)
+      x = layers.spectral(conv, self.spectral_norm, train)(x)
       x = nn.leaky_relu(x, 0.2)
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     features = x.reshape((x.shape[0], -1))
-    return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype)(features, labels)
+    return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype,
+                            spectral_norm=self.spectral_norm)(features, labels, train)
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
@@ -129,9 +139,10 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
                         conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
-                        dtype=dtype)
+                        spectral_norm=model_config.spectral_norm == 'both', dtype=dtype)
   critic = Critic(block_features=tuple(model_config.critic_features),
                   dropout_rate=model_config.critic_dropout,
                   conv_impl=model_config.critic_conv_impl,
-                  label_dim=label_dim, aux_dim=aux_dim, dtype=dtype)
+                  label_dim=label_dim, aux_dim=aux_dim,
+                  spectral_norm=model_config.spectral_norm != 'none', dtype=dtype)
   return generator, critic

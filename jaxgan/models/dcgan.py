@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models import heads
+from jaxgan.models import layers
 
 Array = jax.Array
 
@@ -68,10 +69,12 @@ class Generator(nn.Module):
   Attributes:
     features: output channels of the transposed convs; the last is the image's channels.
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
+    spectral_norm: spectral normalisation of every layer (`layers.spectral`; not in the recipe).
     dtype: computation dtype; params, BatchNorm statistics and the output stay float32.
   """
   features: Sequence[int] = (512, 256, 128, 64, 3)
   axis_name: str | None = None
+  spectral_norm: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -79,9 +82,10 @@ class Generator(nn.Module):
     x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)[:, None, None, :]
     for index, features in enumerate(self.features):
       stride, torch_padding = (1, 0) if index == 0 else (2, 1)
-      x = nn.ConvTranspose(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(stride, stride),
-                           padding=torch_transpose_padding(torch_padding), use_bias=False,
-                           transpose_kernel=True, kernel_init=kernel_init, dtype=self.dtype)(x)
+      conv = nn.ConvTranspose(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(stride, stride),
+                              padding=torch_transpose_padding(torch_padding), use_bias=False,
+                              transpose_kernel=True, kernel_init=kernel_init, dtype=self.dtype)
+      x = layers.spectral(conv, self.spectral_norm, train)(x)
       if index < len(self.features) - 1:
         x = nn.relu(_batch_norm(x, train, self.axis_name, self.dtype))
     return jnp.tanh(x).astype(jnp.float32)
@@ -95,12 +99,14 @@ class Critic(nn.Module):
     label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
+    spectral_norm: spectral normalisation of every layer (`layers.spectral`; not in the recipe).
     dtype: computation dtype; params and the outputs stay float32.
   """
   features: Sequence[int] = (64, 128, 256, 512)
   label_dim: int = 0
   aux_dim: int = 0
   axis_name: str | None = None
+  spectral_norm: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -108,14 +114,17 @@ class Critic(nn.Module):
                train: bool = False) -> heads.CriticOutput:
     x = images.astype(self.dtype)
     for index, features in enumerate(self.features):
-      x = nn.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=False, kernel_init=kernel_init, dtype=self.dtype)(x)
+      conv = nn.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(2, 2),
+                     padding=((1, 1), (1, 1)), use_bias=False, kernel_init=kernel_init,
+                     dtype=self.dtype)
+      x = layers.spectral(conv, self.spectral_norm, train)(x)
       if index > 0:
         x = _batch_norm(x, train, self.axis_name, self.dtype)
       x = nn.leaky_relu(x, LEAKY_SLOPE)
     flat = x.reshape((x.shape[0], -1))
     return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype, use_bias=False,
-                            kernel_init=kernel_init)(flat, labels)
+                            kernel_init=kernel_init,
+                            spectral_norm=self.spectral_norm)(flat, labels, train)
 
 
 def check_sizes(model_config) -> None:
@@ -141,7 +150,8 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
   """
   check_sizes(model_config)
   generator = Generator(features=tuple(model_config.generator_features), axis_name=axis_name,
-                        dtype=dtype)
+                        spectral_norm=model_config.spectral_norm == 'both', dtype=dtype)
   critic = Critic(features=tuple(model_config.critic_features),
-                  label_dim=label_dim, aux_dim=aux_dim, axis_name=axis_name, dtype=dtype)
+                  label_dim=label_dim, aux_dim=aux_dim, axis_name=axis_name,
+                  spectral_norm=model_config.spectral_norm != 'none', dtype=dtype)
   return generator, critic

@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 Array = jax.Array
 
 
@@ -38,29 +40,32 @@ class CriticHead(nn.Module):
     dtype: computation dtype.
     use_bias: whether the score has its bias b (False for the DCGAN's bias-free final conv).
     kernel_init: initialiser of the score, projection and aux kernels.
+    spectral_norm: spectral normalisation of the three (`layers.spectral`).
   """
   label_dim: int = 0
   aux_dim: int = 0
   dtype: Any = jnp.float32
   use_bias: bool = True
   kernel_init: Callable[..., Array] = nn.linear.default_kernel_init
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, features: Array, labels: Array | None) -> CriticOutput:
-    scores = nn.Dense(1, use_bias=self.use_bias, dtype=self.dtype, kernel_init=self.kernel_init,
-                      name='score')(features)[:, 0]
+  def __call__(self, features: Array, labels: Array | None, train: bool = False) -> CriticOutput:
+    dense = lambda layer: layers.spectral(layer, self.spectral_norm, train)
+    scores = dense(nn.Dense(1, use_bias=self.use_bias, dtype=self.dtype,
+                            kernel_init=self.kernel_init, name='score'))(features)[:, 0]
     if self.label_dim:
       if labels is None or labels.shape != (features.shape[0], self.label_dim):
         raise ValueError(f'this projection critic needs ({features.shape[0]}, {self.label_dim}) '
                          f'labels, got {None if labels is None else labels.shape}')
-      embedded = nn.Dense(features.shape[-1], use_bias=False, dtype=self.dtype,
-                          kernel_init=self.kernel_init,
-                          name='label_projection')(labels.astype(self.dtype))
+      embedded = dense(nn.Dense(features.shape[-1], use_bias=False, dtype=self.dtype,
+                                kernel_init=self.kernel_init,
+                                name='label_projection'))(labels.astype(self.dtype))
       scores = scores + jnp.sum(embedded * features, axis=-1)
     aux = None
     if self.aux_dim:
-      aux = nn.Dense(self.aux_dim, dtype=self.dtype, kernel_init=self.kernel_init,
-                     name='aux')(features)
+      aux = dense(nn.Dense(self.aux_dim, dtype=self.dtype, kernel_init=self.kernel_init,
+                           name='aux'))(features)
     output_dtype = jnp.promote_types(self.dtype, jnp.float32)
     return CriticOutput(scores.astype(output_dtype),
                         None if aux is None else aux.astype(output_dtype))

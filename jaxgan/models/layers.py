@@ -1,4 +1,4 @@
-"""Layers shared by the models: a convolution with a fast im2col path.
+"""Layers shared by the models: a convolution with a fast im2col path, optional spectral norm.
 
 Why im2col: XLA's CPU backend runs the double backward of strided convolutions (which the gradient
 penalty needs) about 30x slower than their forward. Written as strided slices of the padded input
@@ -10,6 +10,7 @@ elsewhere. Stride-1 convolutions without a double backward (the generator's) are
 `flax.linen.Conv` ('kernel' HWIO, 'bias'), so checkpoints move between them.
 """
 
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -102,3 +103,16 @@ class Conv(nn.Module):
       y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
           self.dtype)
     return y
+
+
+def spectral(layer: nn.Module, enabled: bool, train: bool) -> Callable[[Array], Array]:
+  """`layer`, or `layer` with spectral normalisation of its weights when `enabled`.
+
+  Spectral normalisation (Miyato et al. 2018) divides each weight matrix (a kernel reshaped to
+  (fan_in, fan_out)) by its largest singular value, estimated by one power iteration per call;
+  the iteration's vector and estimate live in the 'batch_stats' collection and advance only in
+  training. The layer's parameters keep their names, so the flag does not rename them.
+  """
+  if not enabled:
+    return layer
+  return functools.partial(nn.SpectralNorm(layer), update_stats=train)

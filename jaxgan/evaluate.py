@@ -1,0 +1,442 @@
+"""Evaluates a trained run: generated against simulated validation images, in <workdir>/eval/.
+
+  python -m jaxgan.evaluate --workdir=runs/ctgan [--num=N] [--step=S] [--seed=0] \
+      [--batch_size=1024] [--judge_steps=K]
+
+The generator (EMA parameters when kept) makes one image for each of the first `num` validation
+labels (default: all of them, the source's protocol), latents seeded by `seed`
+(`generate.generate_to_file`); those images are compared with the simulated validation images of
+the same labels. Files written:
+
+  generated.h5   the generated images and their labels (jaxgan HDF5, provenance included)
+  metrics.json   `metrics` (every number of `METRICS`, null where undefined), `run` (what was
+                 evaluated), `response_curves` and `diversity` (per-bin values behind the plots)
+  summary.md     a markdown table of the metrics, one line of meaning each
+  histograms.png Hillas-parameter distributions, generated against simulated (`plots`)
+  response.png   the response curves, generated against simulated (`plots`)
+  judge/         the evaluation networks, trained once and reused (`predictor_training`)
+
+The judge is a label predictor of the run's `config.predictor` architecture trained on the
+training split with seed `config.predictor.seed + 1`, so it is independent of any predictor the
+GAN trained against. Its features are the pre-activation outputs of its `particletype_hidden`
+layer (`FEATURE_LAYER`: the head applies a ReLU after it; before it no unit is dead, which keeps
+the covariances of the Frechet distance full rank). The judge is cached by path only: delete
+eval/judge/ to retrain it (e.g. with other `judge_steps`).
+
+Hillas parameters are computed after tailcut cleaning with the levels of `config.data.toy_iact`;
+images left without light are counted (`light_fraction_*`) and left out of the Hillas measures.
+"""
+
+import functools
+import json
+import math
+import os
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+from absl import app
+from absl import flags
+from absl import logging
+
+from jaxgan import generate
+from jaxgan import logs
+from jaxgan import predictor_training
+from jaxgan import train
+from jaxgan.data import dataset as data_lib
+from jaxgan.data import hdf5
+from jaxgan.data import labels as labels_lib
+from jaxgan.data import pipeline
+from jaxgan.data.split import Split
+from jaxgan.evaluation import hillas
+from jaxgan.evaluation import metrics as metrics_lib
+from jaxgan.evaluation import plots
+from jaxgan.models import predictor as predictor_lib
+
+PyTree = Any
+Labels = dict[str, np.ndarray]
+
+EVAL_DIR = 'eval'  # under the run's workdir
+JUDGE_DIR = 'judge'  # under EVAL_DIR
+GENERATED_FILE = 'generated.h5'
+FEATURE_LAYER = 'particletype_hidden'  # the judge layer whose output gives the features
+DEFAULT_BATCH_SIZE = 1024  # images generated at once (the timing is per image at this size)
+MIN_IMAGES = metrics_lib.MIN_C2ST_SAMPLES  # fewest images the two-sample test accepts
+HILLAS_NAMES = ('log10_size',) + hillas.HillasParameters._fields[1:]
+RESPONSE_NAMES = tuple(plots.RESPONSE_AXES)
+SIDES = ('generated', 'simulated')
+HEADLINE = ('critic_wasserstein', 'frechet_distance_infinity', 'c2st_auc', 'hillas_w1_mean',
+            'diversity_ratio_mean')  # logged at the end
+
+METRICS = {  # every number of metrics.json['metrics'], with its meaning (summary.md)
+    'critic_wasserstein': "the critic's Wasserstein-1 estimate: mean score on simulated minus on "
+                          'generated images (0: the critic cannot tell; compare within a run)',
+    'generation_ms_per_image': 'generation time per image in ms (device-synchronised, '
+                               'compilation excluded, at the run batch size)',
+    **{f'judge_{measure}_{side}': f'{meaning} of the evaluation networks on {side} images'
+       for measure, meaning in (('accuracy', 'gamma/proton accuracy'),
+                                ('energy_mae', 'log10(E / TeV) mean absolute error'),
+                                ('direction_mae', 'direction mean absolute error (deg)'))
+       for side in SIDES},
+    'frechet_distance': 'Frechet distance of judge features, generated vs simulated (0: same '
+                        'Gaussian; biased up at finite N)',
+    'frechet_distance_infinity': 'the Frechet distance extrapolated to infinite N (FD_inf; ~0 '
+                                 'when the distributions agree, may dip below 0 by noise)',
+    'frechet_distance_infinity_error': 'standard error of FD_inf from its linear fit in 1 / N',
+    'c2st_auc': 'classifier two-sample AUC on judge features (0.5: indistinguishable, 1: '
+                'separable; far below 0.5 at small N also means separable)',
+    **{f'light_fraction_{side}': f'fraction of {side} images with light after tailcut cleaning'
+       for side in SIDES},
+    **{f'hillas_w1_{name}': f'W1 of the {name} distributions over the simulated std (0: same; '
+                            'a shift by d std gives d)' for name in HILLAS_NAMES},
+    'hillas_w1_mean': 'mean of the hillas_w1_* over the parameters',
+    **{f'response_{name}_chi2': f'{name} curve: mean squared pull (generated - simulated) / '
+                                'combined error over the bins (~1: agree within errors)'
+       for name in RESPONSE_NAMES},
+    'diversity_ratio_mean': 'pixel variance within (particle, energy bin) cells, generated over '
+                            'simulated, mean over cells (~1: faithful, ~0: mode collapse)',
+    'diversity_ratio_min': 'the smallest per-cell diversity ratio (the most collapsed cell)',
+}
+
+
+class Camera(NamedTuple):
+  """What Hillas parameters need: the pixel size (deg) and the tailcut levels (p.e.)."""
+  pixel_size_deg: float
+  picture: float
+  boundary: float
+
+
+class Judge(NamedTuple):
+  """The evaluation networks: a label predictor, its variables, and what feeds it."""
+  module: nn.Module
+  variables: PyTree
+  normalisation: pipeline.Normalisation
+  batch_size: int
+
+
+class Comparison(NamedTuple):
+  """`compare`'s result: the `METRICS` it computes, and the values behind the figures.
+
+  Attributes:
+    metrics: name -> value (NaN where undefined).
+    hillas_params: side ('generated', 'simulated') -> Hillas parameters of its cleaned images.
+    curves: side -> `metrics_lib.response_curves`.
+    diversity: energy bin edges, and per side and their ratio the per-cell values.
+  """
+  metrics: dict[str, float]
+  hillas_params: dict[str, hillas.HillasParameters]
+  curves: dict[str, dict[str, metrics_lib.Curve]]
+  diversity: dict[str, Any]
+
+
+def _batched(function: Callable[..., Any], batch_size: int, *arrays: np.ndarray) -> Any:
+  """`function` on consecutive batches of `arrays`, outputs (any pytree) concatenated as numpy."""
+  outputs = [function(*(array[start:start + batch_size] for array in arrays))
+             for start in range(0, len(arrays[0]), batch_size)]
+  return jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *outputs)
+
+
+def judge_config(config: ml_collections.ConfigDict, workdir: str,
+                 num_steps: int | None = None) -> ml_collections.ConfigDict:
+  """The run's predictor config with seed + 1, saved in <workdir>/eval/judge, `num_steps` steps
+  (None: `config.predictor.num_steps`)."""
+  judge = ml_collections.ConfigDict(config.predictor.to_dict())
+  judge.seed = config.predictor.seed + 1
+  judge.checkpoint = os.path.abspath(os.path.join(workdir, EVAL_DIR, JUDGE_DIR))
+  judge.num_steps = num_steps or config.predictor.num_steps
+  return judge
+
+
+def load_judge(config: ml_collections.ConfigDict, workdir: str, data: train.RunData,
+               num_steps: int | None = None) -> Judge:
+  """The judge saved in <workdir>/eval/judge, or one trained on `data.train` and saved there."""
+  judge = judge_config(config, workdir, num_steps)
+  variables = predictor_training.train_or_load_predictor(
+      judge, data.train, data.validation, data.normalisation.forward, workdir)
+  return Judge(predictor_lib.predictor_from_config(judge), variables, data.normalisation,
+               judge.batch_size)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _features(module: nn.Module, variables: PyTree, images: jax.Array) -> jax.Array:
+  """(B, F) outputs of the judge's FEATURE_LAYER (before its ReLU) for network-unit images."""
+  _, state = module.apply(variables, images, train=False, mutable=['intermediates'],
+                          capture_intermediates=lambda layer, _: layer.name == FEATURE_LAYER)
+  return state['intermediates'][FEATURE_LAYER]['__call__'][0]
+
+
+def judge_features(judge: Judge, images: np.ndarray) -> np.ndarray:
+  """(N, F) judge features of (N, H, W, C) images in photoelectrons."""
+  return _batched(lambda batch: _features(judge.module, judge.variables,
+                                          judge.normalisation.forward(batch)),
+                  judge.batch_size, images)
+
+
+def judge_scores(judge: Judge, images: np.ndarray, labels: Labels, side: str) -> dict[str, float]:
+  """The judge's accuracy and MAEs on images (photoelectrons) of `labels`, named for `side`."""
+  scores = predictor_training.evaluate_predictor(
+      judge.module, judge.variables, Split(images, labels), judge.normalisation.forward,
+      judge.batch_size)
+  return {'judge_accuracy_' + side: scores['particletype_accuracy'],
+          'judge_energy_mae_' + side: scores['energy_mae'],
+          'judge_direction_mae_' + side: scores['direction_mae']}
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _hillas_batch(images: jax.Array, camera: Camera) -> hillas.HillasParameters:
+  return hillas.hillas_parameters(hillas.cleaned(images, camera.picture, camera.boundary),
+                                  camera.pixel_size_deg)
+
+
+def hillas_of(images: np.ndarray, camera: Camera, batch_size: int) -> hillas.HillasParameters:
+  """Hillas parameters (numpy) of tailcut-cleaned images in photoelectrons."""
+  return _batched(lambda batch: _hillas_batch(batch, camera), batch_size, images)
+
+
+def response_chi2(generated: metrics_lib.Curve, simulated: metrics_lib.Curve) -> float:
+  """Mean over bins of ((generated - simulated) / combined standard error)^2; bins where either
+  value or error is undefined are left out (NaN when none is left)."""
+  with np.errstate(divide='ignore', invalid='ignore'):
+    pulls = (generated.value - simulated.value) / np.hypot(generated.error, simulated.error)
+  pulls = pulls[np.isfinite(pulls)]
+  return float(np.mean(pulls ** 2)) if len(pulls) else math.nan
+
+
+def _feature_metrics(generated: np.ndarray, simulated: np.ndarray, seed: int) -> dict[str, float]:
+  infinity = metrics_lib.frechet_distance_infinity(generated, simulated, seed=seed)
+  return {'frechet_distance': metrics_lib.frechet_distance(generated, simulated),
+          'frechet_distance_infinity': infinity['intercept'],
+          'frechet_distance_infinity_error': infinity['intercept_error'],
+          'c2st_auc': metrics_lib.classifier_two_sample_auc(generated, simulated, seed=seed)}
+
+
+def _hillas_metrics(params: dict[str, hillas.HillasParameters]) -> dict[str, float]:
+  distances = metrics_lib.hillas_comparison(params['generated'], params['simulated'])
+  return {**{f'light_fraction_{side}': float(np.mean(params[side].size > 0)) for side in SIDES},
+          **{f'hillas_w1_{name}': value for name, value in distances.items()},
+          'hillas_w1_mean': float(np.mean(list(distances.values())))}
+
+
+def _diversity(images: dict[str, np.ndarray], labels: Labels,
+               energy_bins: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+  """The diversity metrics, and the per-cell values behind them."""
+  cells = {side: metrics_lib.per_label_diversity(images[side], labels, energy_bins)
+           for side in SIDES}
+  ratio = metrics_lib.diversity_ratio(cells['generated'], cells['simulated'])
+  defined = ratio[np.isfinite(ratio)]
+  summary = {'diversity_ratio_mean': float(defined.mean()) if len(defined) else math.nan,
+             'diversity_ratio_min': float(defined.min()) if len(defined) else math.nan}
+  details = {'energy_bins': energy_bins, 'ratio': ratio, 'count': cells['simulated'].count,
+             **{f'{side}_variance': cells[side].variance for side in SIDES}}
+  return summary, details
+
+
+def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge: Judge,
+            camera: Camera, *, seed: int = 0) -> Comparison:
+  """Every generator-independent measure of generated against simulated images.
+
+  Args:
+    generated, simulated: (N, H, W, C) images in photoelectrons, N >= MIN_IMAGES, image i of each
+      for the labels of example i.
+    labels: their labels (`particletype`, `energy`, `direction`).
+    judge: the evaluation networks.
+    camera: pixel size and tailcut levels.
+    seed: seed of the FD_inf subsets and of the two-sample test.
+  """
+  if len(generated) != len(simulated) or len(simulated) < MIN_IMAGES:
+    raise ValueError(f'{len(generated)} generated and {len(simulated)} simulated images: '
+                     f'expected as many of each, at least {MIN_IMAGES}')
+  images = {'generated': generated, 'simulated': simulated}
+  features = {side: judge_features(judge, images[side]) for side in SIDES}
+  params = {side: hillas_of(images[side], camera, judge.batch_size) for side in SIDES}
+  bins = metrics_lib.response_bins(labels)
+  curves = {side: metrics_lib.response_curves(params[side], labels, bins) for side in SIDES}
+  diversity, diversity_details = _diversity(images, labels, bins.energy)
+  values = {**judge_scores(judge, generated, labels, 'generated'),
+            **judge_scores(judge, simulated, labels, 'simulated'),
+            **_feature_metrics(features['generated'], features['simulated'], seed),
+            **_hillas_metrics(params),
+            **{f'response_{name}_chi2': response_chi2(curves['generated'][name],
+                                                      curves['simulated'][name])
+               for name in RESPONSE_NAMES},
+            **diversity}
+  return Comparison(values, params, curves, diversity_details)
+
+
+def _critic(workdir: str, config: ml_collections.ConfigDict,
+            generator: generate.TrainedGenerator) -> tuple[nn.Module, PyTree]:
+  """The critic and its variables from the generator's checkpoint (through generate's private
+  restore helpers: it has no public function that returns the whole state)."""
+  _, critic = train.build_networks(config, labels_lib.TELESCOPE)
+  template = generate._state_template(config, generator.module, generator.label_dim,
+                                      generator.image_shape)
+  state, _ = generate._restore(os.path.join(workdir, 'checkpoints'), template, generator.step)
+  return critic, {'params': state.critic_params, 'batch_stats': state.critic_batch_stats}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _scores(critic: nn.Module, variables: PyTree, images: jax.Array,
+            vector: jax.Array) -> jax.Array:
+  return critic.apply(variables, images, vector if critic.label_dim else None,
+                      train=False).scores
+
+
+def critic_wasserstein(critic: nn.Module, variables: PyTree, generated: np.ndarray,
+                       simulated: np.ndarray, labels: Labels,
+                       normalisation: pipeline.Normalisation, batch_size: int) -> float:
+  """Mean critic score on simulated minus on generated images (photoelectrons) of `labels`."""
+  vector = np.asarray(labels_lib.label_vector(labels, labels_lib.TELESCOPE))
+
+  def mean_score(images):
+    return float(np.mean(_batched(lambda x, v: _scores(critic, variables, x, v), batch_size,
+                                  normalisation.forward(images), vector)))
+
+  return mean_score(simulated) - mean_score(generated)
+
+
+def _first(split: Split, num: int | None) -> Split:
+  """The first `num` examples (None: all), images read into memory."""
+  num = len(split) if num is None else num
+  if not MIN_IMAGES <= num <= len(split):
+    raise ValueError(f'num={num}: give {MIN_IMAGES} to {len(split)} (the validation examples)')
+  chosen = split.take(np.arange(num))
+  return Split(np.asarray(chosen.images), chosen.labels)
+
+
+def _generate(workdir: str, simulated: Split, generator: generate.TrainedGenerator, seed: int,
+              batch_size: int) -> tuple[np.ndarray, dict[str, Any]]:
+  """Generated images (photoelectrons) for the labels of `simulated`, and their provenance."""
+  path = os.path.join(workdir, EVAL_DIR, GENERATED_FILE)
+  source = {'validation': f'first {len(simulated)} examples'}
+  provenance = generate.generate_to_file(workdir, path, simulated.labels, batch_size=batch_size,
+                                         seed=seed, step=generator.step, label_source=source)
+  return hdf5.read(path).images, provenance
+
+
+def _plain(value: Any) -> Any:
+  """JSON-ready: arrays as lists, non-finite floats as None (null)."""
+  if isinstance(value, dict):
+    return {key: _plain(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple, np.ndarray)):
+    return [_plain(item) for item in np.asarray(value).tolist()]
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+def _summary(result: dict[str, Any]) -> str:
+  """summary.md: what was evaluated, the metrics table, the figures."""
+  run = result['run']
+  lines = [f'# Evaluation of {run["workdir"]} at step {run["step"]}', '',
+           f'{run["num_images"]} generated images (seed {run["seed"]}, EMA: {run["ema"]}) against '
+           'the simulated validation images of the same labels. Empty: undefined.', '',
+           '| metric | value | meaning |', '| --- | --- | --- |']
+  for name, meaning in METRICS.items():
+    value = result['metrics'][name]
+    lines.append(f'| {name} | {"" if value is None else f"{value:.4g}"} | {meaning} |')
+  lines += ['', '![Hillas distributions](histograms.png)', '', '![Response curves](response.png)',
+            '']
+  return '\n'.join(lines)
+
+
+def _write(directory: str, result: dict[str, Any], comparison: Comparison) -> None:
+  """metrics.json, summary.md and the two figures."""
+  with open(os.path.join(directory, 'metrics.json'), 'w') as f:
+    json.dump(result, f, indent=2, allow_nan=False)
+  with open(os.path.join(directory, 'summary.md'), 'w') as f:
+    f.write(_summary(result))
+  params = comparison.hillas_params
+  plots.histograms_png(params['generated'], params['simulated'],
+                       os.path.join(directory, 'histograms.png'))
+  plots.response_png(comparison.curves['generated'], comparison.curves['simulated'],
+                     os.path.join(directory, 'response.png'))
+
+
+def _camera(config: ml_collections.ConfigDict, generator: generate.TrainedGenerator) -> Camera:
+  levels = config.data.toy_iact
+  return Camera(generator.pixel_size_deg, float(levels.tailcut_picture_pe),
+                float(levels.tailcut_boundary_pe))
+
+
+def _result(workdir: str, values: dict[str, float], comparison: Comparison,
+            provenance: dict[str, Any], judge: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What metrics.json holds (JSON-ready)."""
+  run = {name: provenance[name] for name in ('workdir', 'step', 'ema', 'seed', 'batch_size')}
+  run.update(num_images=provenance['num_images'], generated=os.path.abspath(provenance['output']),
+             judge=judge.checkpoint, judge_seed=judge.seed, feature_layer=FEATURE_LAYER)
+  curves = {side: {name: curve._asdict() for name, curve in comparison.curves[side].items()}
+            for side in SIDES}
+  return _plain({'metrics': {name: values[name] for name in METRICS}, 'run': run,
+                 'response_curves': curves, 'diversity': comparison.diversity})
+
+
+def evaluate(workdir: str, *, num: int | None = None, step: int | None = None, seed: int = 0,
+             batch_size: int = DEFAULT_BATCH_SIZE, judge_steps: int | None = None) -> dict:
+  """Evaluates the run in `workdir` and writes <workdir>/eval/ (see the module docstring).
+
+  Args:
+    workdir: the training run's directory (telescope data).
+    num: images to generate, for the first `num` validation labels; None: all.
+    step: the checkpoint to evaluate; None: the latest.
+    seed: seed of the latents, the FD_inf subsets and the two-sample test.
+    batch_size: images generated at once.
+    judge_steps: training steps of the judge if none is saved; None: config.predictor.num_steps.
+
+  Returns:
+    The contents of metrics.json.
+  """
+  config = generate.load_config(workdir)
+  generator = generate.load_generator(workdir, step)
+  logging.info('Evaluating %s at step %d', workdir, generator.step)
+  data = train.RunData(*data_lib.load_splits(config.data), generator.normalisation)
+  simulated = _first(data.validation, num)
+  os.makedirs(os.path.join(workdir, EVAL_DIR), exist_ok=True)
+  generated, provenance = _generate(workdir, simulated, generator, seed, batch_size)
+  judge = load_judge(config, workdir, data, judge_steps)
+  logging.info('Comparing %d generated with simulated images', len(simulated))
+  comparison = compare(generated, simulated.images, simulated.labels, judge,
+                       _camera(config, generator), seed=seed)
+  critic, variables = _critic(workdir, config, generator)
+  wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
+                                   simulated.labels, generator.normalisation, judge.batch_size)
+  values = {**comparison.metrics, 'critic_wasserstein': wasserstein,
+            'generation_ms_per_image': 1e3 / provenance['images_per_second']}
+  result = _result(workdir, values, comparison, provenance, judge_config(config, workdir))
+  _write(os.path.join(workdir, EVAL_DIR), result, comparison)
+  logging.info('Wrote %s: %s', os.path.join(workdir, EVAL_DIR),
+               {name: result['metrics'][name] for name in HEADLINE})
+  return result
+
+
+def _define_flags() -> dict[str, flags.FlagHolder]:
+  """The command line's flags, defined only when run as a command."""
+  return {
+      'workdir': flags.DEFINE_string('workdir', None, 'Directory of the training run.',
+                                     required=True),
+      'num': flags.DEFINE_integer('num', None, 'Evaluate on the first N validation labels '
+                                  '(default: all).'),
+      'step': flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).'),
+      'seed': flags.DEFINE_integer('seed', 0, 'Seed of the latents and of the metrics.'),
+      'batch_size': flags.DEFINE_integer('batch_size', DEFAULT_BATCH_SIZE,
+                                         'Images generated at once.'),
+      'judge_steps': flags.DEFINE_integer('judge_steps', None, 'Training steps of the judge '
+                                          '(default: predictor.num_steps).'),
+  }
+
+
+def main(argv: list[str], flag_values: dict[str, flags.FlagHolder]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(logs.QuietLibraries())
+  try:
+    result = evaluate(**{name: holder.value for name, holder in flag_values.items()})
+  except (ValueError, FileNotFoundError) as error:
+    raise SystemExit(f'jaxgan.evaluate: {error}') from error
+  print(f'Evaluated step {result["run"]["step"]} on {result["run"]["num_images"]} images: '
+        f'see {os.path.dirname(result["run"]["generated"])}/summary.md')
+
+
+if __name__ == '__main__':
+  app.run(functools.partial(main, flag_values=_define_flags()))

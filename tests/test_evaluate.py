@@ -1,0 +1,125 @@
+"""Evaluating a trained run: the files, every metric, the cached judge, and `compare` itself."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxgan import evaluate
+from jaxgan import generate
+from jaxgan import predictor_training
+from jaxgan import train
+from jaxgan.data import dataset as data_lib
+from tests.helpers import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM = 24  # generated images: at least evaluate.MIN_IMAGES, fewer than the 32 validation ones
+JUDGE_STEPS = 2
+# Undefined when no generated image keeps light after cleaning (a one-step generator's do not).
+MAY_BE_NULL = ('hillas_w1_', 'response_')
+
+
+@pytest.fixture(scope='module')
+def evaluated(tmp_path_factory):
+  """A one-step 'cgan' run (no predictor to train first), evaluated once from the command line."""
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_config(num_steps=1, ema_decay=0.5)
+  config.model.conditioning = 'cgan'
+  train.train_and_evaluate(config, workdir)
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.evaluate', f'--workdir={workdir}', f'--num={NUM}',
+       f'--judge_steps={JUDGE_STEPS}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  return workdir, result.stdout
+
+
+@pytest.fixture(scope='module')
+def setting(evaluated):
+  """The simulated validation images and labels, the (saved) judge and the camera."""
+  workdir = evaluated[0]
+  config = generate.load_config(workdir)
+  generator = generate.load_generator(workdir)
+  data = train.RunData(*data_lib.load_splits(config.data), generator.normalisation)
+  judge = evaluate.load_judge(config, workdir, data)
+  camera = evaluate.Camera(generator.pixel_size_deg, config.data.toy_iact.tailcut_picture_pe,
+                           config.data.toy_iact.tailcut_boundary_pe)
+  return np.asarray(data.validation.images), data.validation.labels, judge, camera
+
+
+def test_command_line_writes_every_file(evaluated):
+  workdir, stdout = evaluated
+  directory = os.path.join(workdir, 'eval')
+  assert 'summary.md' in stdout
+  assert {'metrics.json', 'summary.md', 'histograms.png', 'response.png', 'generated.h5',
+          'judge'} <= set(os.listdir(directory))
+  summary = open(os.path.join(directory, 'summary.md')).read()
+  for name, meaning in evaluate.METRICS.items():
+    assert f'| {name} |' in summary and meaning in summary
+
+
+def test_every_metric_is_there_and_the_judge_is_reused(evaluated, monkeypatch):
+  workdir = evaluated[0]
+  first = json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))
+
+  def retrain(*args, **kwargs):
+    raise AssertionError('the saved judge should have been loaded')
+
+  monkeypatch.setattr(predictor_training, 'train_predictor', retrain)
+  result = evaluate.evaluate(workdir, num=NUM, judge_steps=JUDGE_STEPS)
+  assert result == json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))
+  assert list(result['metrics']) == list(evaluate.METRICS)
+  for name, value in result['metrics'].items():
+    if value is None:
+      assert name.startswith(MAY_BE_NULL), name
+    else:
+      assert math.isfinite(value), name
+  run = result['run']
+  assert (run['step'], run['num_images'], run['seed'], run['ema']) == (1, NUM, 0, True)
+  assert run['judge'] == os.path.join(os.path.abspath(workdir), 'eval', 'judge')
+  assert result['metrics']['generation_ms_per_image'] > 0
+  assert 0 <= result['metrics']['light_fraction_simulated'] <= 1
+  for name in ('frechet_distance', 'c2st_auc', 'judge_accuracy_generated'):  # same seed
+    assert result['metrics'][name] == pytest.approx(first['metrics'][name])
+
+
+def test_simulated_against_itself_is_perfect_and_a_shift_is_seen(setting):
+  simulated, labels, judge, camera = setting
+  same = evaluate.compare(simulated, simulated, labels, judge, camera).metrics
+  shifted = evaluate.compare(1.5 * np.roll(simulated, 4, axis=2), simulated, labels, judge,
+                             camera).metrics
+  assert abs(same['frechet_distance']) < 1e-9 and abs(same['frechet_distance_infinity']) < 1e-3
+  assert abs(same['c2st_auc'] - 0.5) < 0.1
+  assert same['hillas_w1_mean'] == 0 and same['diversity_ratio_mean'] == pytest.approx(1)
+  assert same['judge_accuracy_generated'] == same['judge_accuracy_simulated']
+  assert all(same[f'response_{name}_chi2'] == 0 for name in evaluate.RESPONSE_NAMES)
+  assert shifted['frechet_distance'] > 1e3 * abs(same['frechet_distance']) + 1e-4
+  assert shifted['c2st_auc'] > 0.8
+  assert shifted['hillas_w1_mean'] > 0.5
+  assert shifted['diversity_ratio_mean'] == pytest.approx(1.5 ** 2, rel=1e-3)
+
+
+def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
+  workdir = evaluated[0]
+  with pytest.raises(FileNotFoundError, match='no such run directory'):
+    evaluate.evaluate(str(tmp_path / 'missing'))
+  with pytest.raises(ValueError, match=f'num=5: give {evaluate.MIN_IMAGES} to 32'):
+    evaluate.evaluate(workdir, num=5)
+  untrained = tmp_path / 'untrained'
+  untrained.mkdir()
+  for name in ('config.json', 'dataset.json'):
+    shutil.copy(os.path.join(workdir, name), untrained / name)
+  with pytest.raises(FileNotFoundError, match='no checkpoint'):
+    evaluate.evaluate(str(untrained))
+  saved = json.load(open(untrained / 'config.json'))
+  saved['data']['name'] = 'digits'
+  json.dump(saved, open(untrained / 'config.json', 'w'))
+  with pytest.raises(ValueError, match='telescope images only'):
+    evaluate.evaluate(str(untrained))
+  simulated, labels, judge, camera = setting
+  with pytest.raises(ValueError, match='as many of each'):
+    evaluate.compare(simulated[:30], simulated, labels, judge, camera)
