@@ -1,4 +1,4 @@
-"""The image_folder, digits and Gaussian-mixture datasets, loaded through the `data.name` registry."""
+"""The image_folder, digits and Gaussian-mixture datasets, loaded via the `data.name` registry."""
 
 import logging
 import pathlib
@@ -121,3 +121,14 @@ def test_gaussian_grid_modes_follow_the_definition():
   np.testing.assert_allclose(means, np.round(means), atol=0.01)
   stds = np.array([points[modes == k].std(axis=0) for k in range(25)])
   np.testing.assert_allclose(stds, 0.05, rtol=0.1)
+
+
+def test_in_memory_hold_out_is_the_last_fraction():
+  points, modes = pilots.mixture_points(pilots.MIXTURES['gaussian_ring'], 40, 0)
+  train, validation = _load('gaussian_ring', num_examples=40)
+  for split, rows in [(train, slice(0, 30)), (validation, slice(30, 40))]:
+    assert isinstance(split.images, np.ndarray)
+    np.testing.assert_array_equal(split.images, points[rows], strict=True)
+    np.testing.assert_array_equal(split.labels['mode'], modes[rows], strict=True)
+  with pytest.raises(ValueError, match='leaves an empty split of 40 examples'):
+    _load('gaussian_ring', num_examples=40, validation_fraction=0.01)

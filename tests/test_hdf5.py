@@ -12,12 +12,14 @@ import sys
 
 import h5py
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
 from jaxgan.data import dataset
 from jaxgan.data import hdf5
 from jaxgan.data import labels as labels_lib
+from jaxgan.data import pipeline
 from jaxgan.data import toy_iact
 
 NUM, SHAPE, CHUNK = 300, (6, 5, 1), 16
@@ -37,6 +39,14 @@ def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def _write(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None:
   hdf5.write(path, images, labels, pixel_size_deg=0.1, provenance=PROVENANCE, source='test',
              chunk_images=CHUNK)
+
+
+def _write_gzip(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None:
+  """A file as another writer could make it: images compressed, in chunks of CHUNK images."""
+  _write(path, images, labels)
+  with h5py.File(path, 'r+') as f:
+    del f['images']
+    f.create_dataset('images', data=images, chunks=(CHUNK,) + SHAPE, compression='gzip')
 
 
 def _writer(path):
@@ -135,15 +145,107 @@ def test_compressed_file_reads_each_chunk_once(tmp_path, reads):
   """A compressed file of another writer: one read per chunk touched, inside that chunk."""
   path = str(tmp_path / 'gzip.h5')
   images, labels = _example()
-  _write(path, images, labels)
-  with h5py.File(path, 'r+') as f:
-    del f['images']
-    f.create_dataset('images', data=images, chunks=(CHUNK,) + SHAPE, compression='gzip')
+  _write_gzip(path, images, labels)
   lazy = hdf5.open_split(path).images
   reads.clear()
   batch = np.array([5, 290, 1, 17, 31, 5, 16, 200])
   np.testing.assert_array_equal(lazy[batch], images[batch])
   assert sorted(reads) == [(1, 6), (16, 32), (200, 201), (290, 291)]
+
+
+def _keys(num: int) -> list:
+  """Indices of every kind into `num` rows: ints, slices with steps, arrays in any order."""
+  rng = np.random.default_rng(num)
+  arrays = [rng.integers(-num, num, 80), np.array([7, 3, 7, 7, num - 1, 0, 3]) % num,
+            np.array([-1, 0, -1, -num]), np.arange(num - 1, 0, -3), np.array([], np.int64),
+            np.array([num - 1], np.uint16), [num // 3, 0]]
+  return arrays + [0, -1 - num // 3, -1, -num, np.int64(num // 2), slice(None), slice(2, num - 3),
+                   slice(None, None, 7), slice(None, None, -4), slice(-3, None, 2),
+                   slice(num - 5, 10 * num), slice(num // 2, 1), slice(1, -1, 5)]
+
+
+def _assert_indexes_like(lazy: hdf5.LazyImages, expected: np.ndarray) -> None:
+  """`lazy` indexes as numpy indexes `expected`, and refuses indices outside its rows."""
+  num = len(expected)
+  assert (lazy.shape, lazy.dtype, len(lazy)) == (expected.shape, np.float32, num)
+  for key in _keys(num):
+    np.testing.assert_array_equal(lazy[key], expected[key], strict=True)
+  for bad in (num, -num - 1, np.array([0, num]), np.array([-num - 1, 2]), [num + 3]):
+    with pytest.raises(IndexError):
+      lazy[bad]  # pylint: disable=pointless-statement
+
+
+@pytest.mark.parametrize('write', [_write, _write_gzip], ids=['uncompressed', 'gzip'])
+def test_row_view_indexes_like_numpy_slice(tmp_path, write):
+  path = str(tmp_path / 'split.h5')
+  images, labels = _example()
+  write(path, images, labels)
+  lazy = hdf5.open_split(path).images
+  _assert_indexes_like(lazy, images)
+  for (start, stop), view in [((37, 250), lazy.rows(37, 250)), ((0, NUM), lazy.rows(0, NUM)),
+                              ((47, 137), lazy.rows(37, 250).rows(10, 100)),
+                              ((NUM - 1, NUM), lazy.rows(NUM - 1, NUM))]:
+    _assert_indexes_like(view, images[start:stop])
+    np.testing.assert_array_equal(np.asarray(view), images[start:stop], strict=True)
+  for start, stop in [(-1, 5), (5, 4), (0, NUM + 1)]:
+    with pytest.raises(IndexError):
+      lazy.rows(start, stop)
+  with pytest.raises(IndexError):
+    lazy.rows(37, 250).rows(0, 214)  # rows of the file, but beyond the view
+
+
+@pytest.mark.parametrize('write, expected', [
+    (_write, [(10, 11), (15, 18), (32, 33), (110, 111), (249, 250)]),  # runs of file rows
+    (_write_gzip, [(10, 16), (16, 18), (32, 33), (110, 111), (249, 250)]),  # chunks of 16 rows
+], ids=['uncompressed', 'gzip'])
+def test_row_view_reads_only_its_rows(tmp_path, reads, write, expected):
+  path = str(tmp_path / 'split.h5')
+  images, labels = _example()
+  write(path, images, labels)
+  view = hdf5.open_split(path).images.rows(10, 250)
+  reads.clear()
+  batch = np.array([5, 6, 7, -1, 0, 22, 5, 100])  # file rows 15-17, 249, 10, 32, 15, 110
+  np.testing.assert_array_equal(view[batch], images[10:250][batch], strict=True)
+  assert sorted(reads) == expected
+  reads.clear()
+  np.testing.assert_array_equal(np.asarray(view), images[10:250], strict=True)
+  np.testing.assert_array_equal(view[200:1000], images[210:250], strict=True)
+  assert reads == [(10, 250), (210, 250)]
+
+
+def _hold_out_config(path: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({'name': 'hdf5', 'path': path, 'validation_path': '',
+                                    'validation_fraction': 0.1})
+
+
+def test_hold_out_of_one_file_stays_on_disk(example):
+  path, _, _ = example
+  train, validation = dataset.load_splits(_hold_out_config(path))
+  in_memory = hdf5.read(path)
+  for split, rows in [(train, slice(0, 270)), (validation, slice(270, NUM))]:
+    assert isinstance(split.images, hdf5.LazyImages)
+    _assert_split_equal(split, in_memory.images[rows],
+                        {name: values[rows] for name, values in in_memory.labels.items()})
+
+
+def test_held_out_splits_read_only_their_rows(example, reads):
+  path, images, _ = example
+  train, validation = dataset.load_splits(_hold_out_config(path))
+  reads.clear()  # validation scanned the file
+  batch = pipeline.training_batch(train, 64, seed=3, step=7,
+                                  normalisation=pipeline.Normalisation(1.0, 'linear'),
+                                  num_devices=1)
+  indices = pipeline.batch_indices(270, 64, 3, 7)
+  np.testing.assert_array_equal(batch['images'][0], images[indices], strict=True)
+  read = np.concatenate([np.arange(start, stop) for start, stop in reads])
+  np.testing.assert_array_equal(np.sort(read), np.unique(indices))  # each row once, no other
+  reads.clear()
+  np.testing.assert_array_equal(validation.take(np.array([29, 0, 29])).images,
+                                images[[299, 270, 299]], strict=True)
+  np.testing.assert_array_equal(validation.pixel_sample(100), images[270:].reshape(-1)[:100],
+                                strict=True)
+  pipeline.noise_scale(train, max_pixels=100)
+  assert reads == [(270, 271), (299, 300), (270, 274), (0, 4)]
 
 
 def test_streamed_reading_equals_in_memory(example, reads, monkeypatch):

@@ -2,11 +2,12 @@
 
 Each entry is a `Dataset`: a loader `data_config -> (train, validation)` of `Split`s, with images
 in physical units (photoelectrons for telescope data), the labels' kinds (`labels.LabelSpec`),
-and the kind of examples (which decides how samples are shown: `jaxgan.train.make_sampler`). Normalisation for the networks
-happens in `jaxgan.data.pipeline`, not here. In-memory datasets hold out their last
-`data.validation_fraction` (`split_train_validation`). The examples of image_folder, digits and
-the Gaussian mixtures are already network inputs (images in [-1, 1] for a tanh generator; points): use them
-with data.transform='linear' and data.image_scale=1.0, the identity.
+and the kind of examples (which decides how samples are shown: `jaxgan.train.make_sampler`).
+Normalisation for the networks happens in `jaxgan.data.pipeline`, not here. Datasets hold out
+their last `data.validation_fraction` (`split_train_validation`; hdf5 only without
+`data.validation_path`). The examples of image_folder, digits and the Gaussian mixtures are
+already network inputs (images in [-1, 1] for a tanh generator; points): use them with
+data.transform='linear' and data.image_scale=1.0, the identity.
 
   toy_iact      simulated telescope events (`toy_iact.py`), labels particletype/energy/direction
   hdf5          telescope events in the jaxgan HDF5 format (`hdf5.py`), the same labels
@@ -48,16 +49,17 @@ def _load_hdf5(data_config) -> tuple[Split, Split]:
   """`data.path` (training split) and `data.validation_path`, in the jaxgan HDF5 format.
 
   Images stay on disk and are read per batch. Without a validation file, the last
-  `data.validation_fraction` of the training file is held out; that reads the file into memory,
-  so give a separate validation file for sets larger than memory.
+  `data.validation_fraction` of the training file is held out, its images still on disk (two
+  `LazyImages.rows` views of the one open file).
   """
   if not data_config.path:
     raise ValueError("data.name='hdf5' needs data.path, the training split's file")
   if data_config.validation_path:
     return hdf5.open_split(data_config.path), hdf5.open_split(data_config.validation_path)
-  logging.info('No data.validation_path: holding out the last %.0f%% of %s (read into memory)',
+  logging.info('No data.validation_path: holding out the last %.0f%% of %s (kept on disk)',
                100 * data_config.validation_fraction, data_config.path)
-  return split_train_validation(hdf5.read(data_config.path), data_config.validation_fraction)
+  return split_train_validation(hdf5.open_split(data_config.path),
+                                data_config.validation_fraction)
 
 
 def _load_image_folder(data_config) -> tuple[Split, Split]:

@@ -27,14 +27,15 @@ Storage decisions:
   `path` only when complete, so an interrupted or failed write never leaves a partial file (nor
   clobbers a previous one) under `path`.
 
-Reading: `open_split` keeps the images on disk behind `LazyImages` (labels are small and loaded),
-`read` loads everything. Both check the whole file first: attributes, dataset shapes and dtypes,
-a non-empty split, finite labels and pixels, particle types 0 or 1; `validate` and `open_split`
-scan the images in blocks of whole chunks (about `_STREAM_BYTES`), never loading them whole.
-Any problem raises one ValueError naming the file, the dataset (or attribute) and the problem
-(the first bad image or entry by index). Readers accept any integer dtype for `particletype` and
-any floating dtype for `energy` and `direction` (returned as int32 / float32); images must be
-float32. Writers apply the same checks to each piece before writing it.
+Reading: `open_split` keeps the images on disk behind `LazyImages` (labels are small and loaded;
+`LazyImages.rows` views a range of rows, still on disk), `read` loads everything. Both check the
+whole file first: attributes, dataset shapes and dtypes, a non-empty split, finite labels and
+pixels, particle types 0 or 1; `validate` and `open_split` scan the images in blocks of whole
+chunks (about `_STREAM_BYTES`), never loading them whole. Any problem raises one ValueError
+naming the file, the dataset (or attribute) and the problem (the first bad image or entry by
+index). Readers accept any integer dtype for `particletype` and any floating dtype for `energy`
+and `direction` (returned as int32 / float32); images must be float32. Writers apply the same
+checks to each piece before writing it.
 """
 
 import contextlib
@@ -309,48 +310,69 @@ def write(path: PathLike, images: np.ndarray, labels: Mapping[str, np.ndarray], 
     writer.append(images, labels)
 
 
+def _check_row_range(start: int, stop: int, num: int) -> None:
+  if not 0 <= start <= stop <= num:
+    raise IndexError(f'rows [{start}, {stop}) are out of bounds for {num} images')
+
+
 class LazyImages:
-  """The images of an open split file as a read-only array, read from disk on indexing.
+  """The images of an open split file, or its rows [start, stop), read from disk on indexing.
 
   Indexing with an int, a slice or a 1-d integer array (any order, repeats and negative indices
-  allowed) returns a numpy array as numpy indexing would. Arrays are read at their sorted unique
-  indices, one read per run of consecutive indices; for a compressed dataset (other writers),
-  one read per chunk touched instead, so each chunk is decompressed at most once per call.
-  `np.asarray(lazy)` loads all images in one read.
+  allowed) returns a numpy array as numpy indexing of the rows would. Arrays are read at their
+  sorted unique indices, one read per run of consecutive indices; for a compressed dataset (other
+  writers), one read per chunk touched instead, so each chunk is decompressed at most once per
+  call. `np.asarray(lazy)` loads the rows in one read; `rows` gives a view of a sub-range, still
+  on disk.
 
   Attributes:
-    shape: (N, H, W, C).
+    shape: (stop - start, H, W, C).
     dtype: float32.
   """
 
-  def __init__(self, file: h5py.File):
+  def __init__(self, file: h5py.File, start: int = 0, stop: int | None = None):
+    """The rows [start, stop) of the file's dataset `images`.
+
+    Args:
+      file: the open file.
+      start: the first row, 0 <= start <= stop.
+      stop: one past the last row, <= N; None: N, the number of images in the file.
+    """
     self._file, self._dataset = file, file['images']
-    self.shape, self.dtype = self._dataset.shape, self._dataset.dtype
+    stop = len(self._dataset) if stop is None else stop
+    _check_row_range(start, stop, len(self._dataset))
+    self._start, self._stop = start, stop
+    self.shape, self.dtype = (stop - start,) + self._dataset.shape[1:], self._dataset.dtype
     self._chunk_rows = self._dataset.chunks[0] if self._dataset.chunks else len(self._dataset)
     self._whole_chunks = self._dataset.id.get_create_plist().get_nfilters() > 0
 
   def __len__(self) -> int:
     return self.shape[0]
 
+  def rows(self, start: int, stop: int) -> 'LazyImages':
+    """A view of this array's rows [start, stop), 0 <= start <= stop <= len, on the same file."""
+    _check_row_range(start, stop, len(self))
+    return LazyImages(self._file, self._start + start, self._start + stop)
+
   def __getitem__(self, index: int | slice | np.ndarray) -> np.ndarray:
     if isinstance(index, (int, np.integer)):
-      return self._dataset[int(self._rows(np.asarray([index]))[0])]
+      return self._dataset[int(self._file_rows(np.asarray([index]))[0])]
     if isinstance(index, slice):
       start, stop, step = index.indices(len(self))
       if step == 1:
-        return self._dataset[start:max(start, stop)]
+        return self._dataset[self._start + start:self._start + max(start, stop)]
       index = np.arange(start, stop, step)
-    unique, inverse = np.unique(self._rows(index), return_inverse=True)
+    unique, inverse = np.unique(self._file_rows(index), return_inverse=True)
     return self._read_sorted(unique)[inverse]
 
   def __array__(self, dtype: np.dtype | None = None, copy: bool | None = None) -> np.ndarray:
     if copy is False:
       raise ValueError('LazyImages: reading the images from the file always makes a copy')
-    images = self._dataset[...]
+    images = self._dataset[self._start:self._stop]
     return images if dtype is None else images.astype(dtype)
 
-  def _rows(self, index: Any) -> np.ndarray:
-    """`index` as non-negative int64 rows, or IndexError / TypeError as numpy would raise."""
+  def _file_rows(self, index: Any) -> np.ndarray:
+    """The dataset rows (int64) of `index`, or IndexError / TypeError as numpy would raise."""
     rows = np.asarray(index)
     if isinstance(index, tuple) or rows.ndim != 1 or (rows.dtype.kind not in 'iu' and rows.size):
       raise TypeError(f'LazyImages index must be an int, a slice or a 1-d integer array, got '
@@ -359,10 +381,10 @@ class LazyImages:
     outside = (rows < -len(self)) | (rows >= len(self))
     if outside.any():
       raise IndexError(f'index {rows[np.argmax(outside)]} is out of bounds for {len(self)} images')
-    return np.where(rows < 0, rows + len(self), rows)
+    return self._start + np.where(rows < 0, rows + len(self), rows)
 
   def _read_sorted(self, rows: np.ndarray) -> np.ndarray:
-    """The images at sorted unique `rows`: one slab read per group of `_groups`."""
+    """The images at sorted unique dataset `rows`: one slab read per group of `_groups`."""
     out = np.empty((len(rows),) + self.shape[1:], self.dtype)
     position = 0
     for group in self._groups(rows):
@@ -372,14 +394,15 @@ class LazyImages:
     return out
 
   def _groups(self, rows: np.ndarray) -> list[np.ndarray]:
-    """Sorted unique `rows` split into the runs of consecutive rows, or by chunk if compressed."""
+    """Sorted unique dataset `rows` split into the runs of consecutive rows, or by chunk if
+    compressed (chunks of dataset rows, whatever the view)."""
     if not rows.size:
       return []
     keys = rows // self._chunk_rows if self._whole_chunks else rows - np.arange(len(rows))
     return np.split(rows, np.flatnonzero(np.diff(keys)) + 1)
 
   def close(self) -> None:
-    """Closes the file; the object cannot read afterwards."""
+    """Closes the file, for every view of it; none can read afterwards."""
     self._file.close()
 
 

@@ -40,11 +40,17 @@ class Split:
     """The examples at `indices`, in that order."""
     return Split(self.images[indices], {k: v[indices] for k, v in self.labels.items()})
 
+  def rows(self, start: int, stop: int) -> 'Split':
+    """The examples [start, stop): images on disk stay there (their `rows` view), arrays slice."""
+    view = getattr(self.images, 'rows', None)
+    images = view(start, stop) if view else self.images[start:stop]
+    return Split(images, {k: v[start:stop] for k, v in self.labels.items()})
+
 
 def split_train_validation(data: Split, validation_fraction: float) -> tuple[Split, Split]:
-  """First (1 - fraction) of the examples for training, the rest for validation."""
+  """First (1 - fraction) of the examples for training, the rest for validation (`Split.rows`)."""
   num_train = int(round(len(data) * (1.0 - validation_fraction)))
   if not 0 < num_train < len(data):
     raise ValueError(f'data.validation_fraction={validation_fraction} leaves an empty split of '
                      f'{len(data)} examples')
-  return data.take(np.arange(num_train)), data.take(np.arange(num_train, len(data)))
+  return data.rows(0, num_train), data.rows(num_train, len(data))
