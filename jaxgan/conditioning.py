@@ -4,8 +4,10 @@ The field names one mode, or several joined by '+' (e.g. 'cgan+predictor'):
 
   none       unconditional: neither network sees labels (the generator's label input is empty).
   predictor  the source's CTGAN: labels are concatenated to the generator's input, and the losses
-             of a separate, pretrained, frozen label predictor on the generated images (against
-             the conditioning labels) are added to the generator's loss.
+             of a separate, pretrained label predictor on the generated images (against the
+             conditioning labels) are added to the generator's loss. The predictor is frozen,
+             or with `predictor.alongside` trained further on the real images during GAN
+             training (one update after each critic update).
   cgan       labels are concatenated to the generator's input and projected into the critic
              (projection discriminator, Miyato & Koyama 2018): the critic judges image and
              label together, so a realistic image with the wrong labels scores as fake.
@@ -24,6 +26,7 @@ Label losses of the predictor and of the AC-GAN head use the same per-label weig
 (`code_spec`), drawn from their prior at every update instead of read from the data.
 """
 
+import dataclasses
 from typing import AbstractSet, Mapping
 
 from jaxgan.data import labels as labels_lib
@@ -61,44 +64,65 @@ def code_spec(modes: AbstractSet[str], model_config) -> labels_lib.LabelSpec:
   return tuple(codes)
 
 
-def generator_spec(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
-                   codes: labels_lib.LabelSpec) -> labels_lib.LabelSpec:
-  """What the generator is conditioned on: the data's labels, InfoGAN's codes, or nothing."""
-  if 'none' in modes:
-    return ()
-  return codes if 'infogan' in modes else spec
+@dataclasses.dataclass(frozen=True)
+class Conditioning:
+  """A run's `model.conditioning`, resolved once against its dataset's labels.
 
+  Attributes:
+    value: the config value, e.g. 'cgan+predictor' (for messages).
+    modes: the parsed modes.
+    labels: the dataset's labels.
+    codes: InfoGAN's latent codes as labels (`code_spec`; empty without InfoGAN).
+  """
+  value: str
+  modes: frozenset[str]
+  labels: labels_lib.LabelSpec
+  codes: labels_lib.LabelSpec
 
-def generator_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
-                        codes: labels_lib.LabelSpec = ()) -> int:
-  """Size of the label vector concatenated to the generator's input (0 when unconditional)."""
-  return labels_lib.vector_size(generator_spec(modes, spec, codes))
+  @classmethod
+  def from_config(cls, model_config, labels: labels_lib.LabelSpec) -> 'Conditioning':
+    """`model_config.conditioning` (and InfoGAN's code sizes) for a dataset with `labels`."""
+    modes = parse(model_config.conditioning)
+    return cls(model_config.conditioning, modes, tuple(labels), code_spec(modes, model_config))
 
+  @property
+  def uses_predictor(self) -> bool:
+    return 'predictor' in self.modes
 
-def critic_label_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec) -> int:
-  """Size of the label vector projected into the critic (0 = unconditional critic)."""
-  return labels_lib.vector_size(spec) if 'cgan' in modes else 0
+  @property
+  def generator_spec(self) -> labels_lib.LabelSpec:
+    """What the generator is conditioned on: the data's labels, InfoGAN's codes, or nothing."""
+    if 'none' in self.modes:
+      return ()
+    return self.codes if 'infogan' in self.modes else self.labels
 
+  @property
+  def generator_label_dim(self) -> int:
+    """Size of the label vector concatenated to the generator's input (0: unconditional)."""
+    return labels_lib.vector_size(self.generator_spec)
 
-def critic_aux_dim(modes: AbstractSet[str], spec: labels_lib.LabelSpec,
-                   codes: labels_lib.LabelSpec = ()) -> int:
-  """Outputs of the critic's auxiliary head: one per label-vector entry for AC-GAN, one per
-  code-vector entry for InfoGAN, else 0."""
-  if 'acgan' in modes:
-    return labels_lib.vector_size(spec)
-  return labels_lib.vector_size(codes)
+  @property
+  def critic_label_dim(self) -> int:
+    """Size of the label vector projected into the critic (0 = unconditional critic)."""
+    return labels_lib.vector_size(self.labels) if 'cgan' in self.modes else 0
 
+  @property
+  def critic_aux_dim(self) -> int:
+    """Outputs of the critic's auxiliary head: one per label-vector entry for AC-GAN, one per
+    code-vector entry for InfoGAN, else 0."""
+    if 'acgan' in self.modes:
+      return labels_lib.vector_size(self.labels)
+    return labels_lib.vector_size(self.codes)
 
-def check(modes: AbstractSet[str], spec: labels_lib.LabelSpec, label_weights: Mapping[str, float],
-          value: str) -> None:
-  """Fails with a message when the modes do not fit the dataset's labels or the loss weights."""
-  if not modes & set(EXCLUSIVE) and not spec:
-    raise ValueError(f'model.conditioning={value!r} needs labels, and this dataset has none; '
-                     "use 'none' or 'infogan'")
-  if 'predictor' in modes and spec != labels_lib.TELESCOPE:
-    raise ValueError(f"model.conditioning={value!r}: the 'predictor' mode is for telescope "
-                     f'labels {labels_lib.LABEL_KEYS}; this dataset has '
-                     f'{[label.name for label in spec]} (use acgan)')
-  missing = {label.name for label in spec} - set(label_weights)
-  if modes & {'predictor', 'acgan'} and missing:
-    raise ValueError(f'loss.label_weights lacks {sorted(missing)}')
+  def check(self, label_weights: Mapping[str, float]) -> None:
+    """Fails with a message when the modes do not fit the dataset's labels or the loss weights."""
+    if not self.modes & set(EXCLUSIVE) and not self.labels:
+      raise ValueError(f'model.conditioning={self.value!r} needs labels, and this dataset has '
+                       "none; use 'none' or 'infogan'")
+    if self.uses_predictor and self.labels != labels_lib.TELESCOPE:
+      raise ValueError(f"model.conditioning={self.value!r}: the 'predictor' mode is for "
+                       f'telescope labels {labels_lib.LABEL_KEYS}; this dataset has '
+                       f'{[label.name for label in self.labels]} (use acgan)')
+    missing = {label.name for label in self.labels} - set(label_weights)
+    if self.modes & {'predictor', 'acgan'} and missing:
+      raise ValueError(f'loss.label_weights lacks {sorted(missing)}')

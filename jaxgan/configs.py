@@ -87,7 +87,12 @@ def base_config() -> ml_collections.ConfigDict:
   train.ema_decay = 0.0  # > 0: keep an EMA of the generator's weights, used for samples (0.999).
   train.dtype = 'float32'  # 'bfloat16': networks compute in bf16; params, losses, penalty float32.
 
-  config.predictor = predictor_training.default_config()  # The frozen auxiliary label predictor.
+  config.predictor = predictor_training.default_config()  # The auxiliary label predictor.
+
+  config.eval = evaluation = ml_collections.ConfigDict()  # Evaluation during training.
+  evaluation.every = 0  # > 0: `jaxgan.evaluate`'s metrics every this many steps (telescope data).
+  evaluation.num = 1000  # Validation examples (and generated images) it compares.
+  evaluation.seed = 0  # Seed of its latents, Frechet-distance subsets and two-sample test.
 
   config.lock()
   return config

@@ -25,6 +25,9 @@ eval/judge/ to retrain it (e.g. with other `judge_steps`).
 
 Hillas parameters are computed after tailcut cleaning with the levels of `config.data.toy_iact`;
 images left without light are counted (`light_fraction_*`) and left out of the Hillas measures.
+
+During training (`eval.every`), `jaxgan.train` calls a `PeriodicEvaluation`: the same measures
+on the run's live state, logged as `eval_<metric>` scalars, nothing else written.
 """
 
 import functools
@@ -41,10 +44,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from jaxgan import assembly
 from jaxgan import generate
 from jaxgan import logs
 from jaxgan import predictor_training
-from jaxgan import train
+from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
 from jaxgan.data import labels as labels_lib
@@ -149,7 +153,7 @@ def judge_config(config: ml_collections.ConfigDict, workdir: str,
   return judge
 
 
-def load_judge(config: ml_collections.ConfigDict, workdir: str, data: train.RunData,
+def load_judge(config: ml_collections.ConfigDict, workdir: str, data: assembly.RunData,
                num_steps: int | None = None) -> Judge:
   """The judge saved in <workdir>/eval/judge, or one trained on `data.train` and saved there."""
   judge = judge_config(config, workdir, num_steps)
@@ -265,14 +269,10 @@ def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge:
   return Comparison(values, params, curves, diversity_details)
 
 
-def _critic(workdir: str, config: ml_collections.ConfigDict,
-            generator: generate.TrainedGenerator) -> tuple[nn.Module, PyTree]:
-  """The critic and its variables from the generator's checkpoint (through generate's private
-  restore helpers: it has no public function that returns the whole state)."""
-  _, critic = train.build_networks(config, labels_lib.TELESCOPE)
-  template = generate._state_template(config, generator.module, generator.label_dim,
-                                      generator.image_shape)
-  state, _ = generate._restore(os.path.join(workdir, 'checkpoints'), template, generator.step)
+def _critic(config: ml_collections.ConfigDict,
+            state: state_lib.GANState) -> tuple[nn.Module, PyTree]:
+  """The critic of the run and its variables in `state`."""
+  _, critic = assembly.build_networks(config)
   return critic, {'params': state.critic_params, 'batch_stats': state.critic_batch_stats}
 
 
@@ -305,13 +305,13 @@ def _first(split: Split, num: int | None) -> Split:
   return Split(np.asarray(chosen.images), chosen.labels)
 
 
-def _generate(workdir: str, simulated: Split, generator: generate.TrainedGenerator, seed: int,
+def _generate(simulated: Split, generator: generate.TrainedGenerator, seed: int,
               batch_size: int) -> tuple[np.ndarray, dict[str, Any]]:
   """Generated images (photoelectrons) for the labels of `simulated`, and their provenance."""
-  path = os.path.join(workdir, EVAL_DIR, GENERATED_FILE)
+  path = os.path.join(generator.workdir, EVAL_DIR, GENERATED_FILE)
   source = {'validation': f'first {len(simulated)} examples'}
-  provenance = generate.generate_to_file(workdir, path, simulated.labels, batch_size=batch_size,
-                                         seed=seed, step=generator.step, label_source=source)
+  provenance = generate.generate_to_file(generator, path, simulated.labels, batch_size=batch_size,
+                                         seed=seed, label_source=source)
   return hdf5.read(path).images, provenance
 
 
@@ -372,6 +372,18 @@ def _result(workdir: str, values: dict[str, float], comparison: Comparison,
                  'response_curves': curves, 'diversity': comparison.diversity})
 
 
+def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
+             generator: generate.TrainedGenerator, generated: np.ndarray, simulated: Split,
+             judge: Judge, seed: int) -> tuple[dict[str, float], Comparison]:
+  """`compare`'s metrics plus the critic's Wasserstein estimate, and the comparison."""
+  comparison = compare(generated, simulated.images, simulated.labels, judge,
+                       _camera(config, generator), seed=seed)
+  critic, variables = _critic(config, state)
+  wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
+                                   simulated.labels, generator.normalisation, judge.batch_size)
+  return {**comparison.metrics, 'critic_wasserstein': wasserstein}, comparison
+
+
 def evaluate(workdir: str, *, num: int | None = None, step: int | None = None, seed: int = 0,
              batch_size: int = DEFAULT_BATCH_SIZE, judge_steps: int | None = None) -> dict:
   """Evaluates the run in `workdir` and writes <workdir>/eval/ (see the module docstring).
@@ -387,27 +399,49 @@ def evaluate(workdir: str, *, num: int | None = None, step: int | None = None, s
   Returns:
     The contents of metrics.json.
   """
-  config = generate.load_config(workdir)
-  generator = generate.load_generator(workdir, step)
+  config, state, step = generate.restore_state(workdir, step)
+  generator = generate.trained_generator(workdir, config, state, step)
   logging.info('Evaluating %s at step %d', workdir, generator.step)
-  data = train.RunData(*data_lib.load_splits(config.data), generator.normalisation)
+  data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   simulated = _first(data.validation, num)
   os.makedirs(os.path.join(workdir, EVAL_DIR), exist_ok=True)
-  generated, provenance = _generate(workdir, simulated, generator, seed, batch_size)
+  generated, provenance = _generate(simulated, generator, seed, batch_size)
   judge = load_judge(config, workdir, data, judge_steps)
   logging.info('Comparing %d generated with simulated images', len(simulated))
-  comparison = compare(generated, simulated.images, simulated.labels, judge,
-                       _camera(config, generator), seed=seed)
-  critic, variables = _critic(workdir, config, generator)
-  wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
-                                   simulated.labels, generator.normalisation, judge.batch_size)
-  values = {**comparison.metrics, 'critic_wasserstein': wasserstein,
-            'generation_ms_per_image': 1e3 / provenance['images_per_second']}
+  values, comparison = _measure(config, state, generator, generated, simulated, judge, seed)
+  values['generation_ms_per_image'] = 1e3 / provenance['images_per_second']
   result = _result(workdir, values, comparison, provenance, judge_config(config, workdir))
   _write(os.path.join(workdir, EVAL_DIR), result, comparison)
   logging.info('Wrote %s: %s', os.path.join(workdir, EVAL_DIR),
                {name: result['metrics'][name] for name in HEADLINE})
   return result
+
+
+class PeriodicEvaluation:
+  """The evaluation during training (`eval.every`), as `eval_<metric>` scalars for the metric log.
+
+  The measures of `evaluate` (all of `METRICS` but the generation time) on the first `eval.num`
+  validation examples, with latents seeded by `eval.seed`, generated in memory with the state's
+  sampling variables (EMA when kept); nothing is written but the judge. Built once per run: the
+  judge is loaded from <workdir>/eval/judge or trained and saved there (where `evaluate` finds
+  it again), and the validation images are read once. Undefined metrics (NaN) are left out.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, data: assembly.RunData):
+    self._config, self._workdir = config, workdir
+    self._simulated = _first(data.validation, config.eval.num)
+    self._judge = load_judge(config, workdir, data)
+
+  def __call__(self, state: state_lib.GANState, step: int) -> dict[str, float]:
+    """The metrics of `state`, the run's state (host arrays) at `step`."""
+    generator = generate.trained_generator(self._workdir, self._config, state, step)
+    seed = self._config.eval.seed
+    generated, _ = generate.generate_images(generator, self._simulated.labels,
+                                            batch_size=self._judge.batch_size, seed=seed)
+    values, _ = _measure(self._config, state, generator, generated, self._simulated,
+                         self._judge, seed)
+    return {f'eval_{name}': float(value) for name, value in values.items()
+            if math.isfinite(value)}
 
 
 def _define_flags() -> dict[str, flags.FlagHolder]:

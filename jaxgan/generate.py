@@ -24,7 +24,7 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import flax.linen as nn
 import h5py
@@ -36,11 +36,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from jaxgan import conditioning
+from jaxgan import assembly
 from jaxgan import configs
 from jaxgan import logs
 from jaxgan import state as state_lib
-from jaxgan import train
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
 from jaxgan.data import labels as labels_lib
@@ -57,6 +56,7 @@ class TrainedGenerator:
   """A run's generator, restored from a checkpoint, with what turns its outputs into data.
 
   Attributes:
+    workdir: the training run's directory.
     module: the generator (no pmap axis).
     variables: its variables for sampling (EMA parameters when the run keeps them).
     latent_dim, label_dim: sizes of its two inputs (label_dim 0: unconditional).
@@ -66,6 +66,7 @@ class TrainedGenerator:
     step: the checkpoint's step.
     ema: whether `variables` hold EMA parameters.
   """
+  workdir: str
   module: nn.Module
   variables: Any
   latent_dim: int
@@ -150,47 +151,61 @@ def _restore(directory: str, template: Any, step: int | None) -> tuple[Any, int]
   return jax.tree.map(np.asarray, restored), step
 
 
-def _state_template(config: ml_collections.ConfigDict, generator: nn.Module, label_dim: int,
+def _state_template(config: ml_collections.ConfigDict,
                     image_shape: tuple[int, ...]) -> state_lib.GANState:
   """Zeros shaped like the run's state, built as `train.train_and_evaluate` builds it (shapes
   only: `jax.eval_shape` skips the costly initialisation)."""
-  _, critic = train.build_networks(config, labels_lib.TELESCOPE)
-  generator_tx, critic_tx = train.make_optimizers(config)
+  generator, critic = assembly.build_networks(config)
+  generator_tx, critic_tx = assembly.make_optimizers(config)
   init = functools.partial(
       state_lib.init_state, generator=generator, critic=critic, generator_tx=generator_tx,
-      critic_tx=critic_tx, latent_dim=config.model.latent_dim, label_dim=label_dim,
-      image_shape=image_shape, keep_ema=config.train.ema_decay > 0)
-  shapes = jax.eval_shape(init, jax.random.key(config.seed))
+      critic_tx=critic_tx, latent_dim=config.model.latent_dim,
+      label_dim=assembly.conditioning_of(config).generator_label_dim,
+      image_shape=image_shape, keep_ema=config.train.ema_decay > 0,
+      predictor_tx=assembly.predictor_optimizer(config))
+  shapes = jax.eval_shape(init, jax.random.key(config.seed),
+                          predictor_variables=assembly.predictor_shapes(config, image_shape))
   return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
 
 
 def _generator_label_dim(config: ml_collections.ConfigDict) -> int:
   """Columns of the label vector the generator takes: the telescope labels, or none."""
-  modes = conditioning.parse(config.model.conditioning)
-  codes = conditioning.code_spec(modes, config.model)
-  if codes:
+  conditions = assembly.conditioning_of(config)
+  if conditions.codes:
     raise ValueError(f'model.conditioning={config.model.conditioning!r}: the generator takes '
                      'latent codes, not telescope labels; generating for labels makes no sense')
-  if 'none' in modes:
+  if 'none' in conditions.modes:
     logging.warning('The run is unconditional: its images ignore the labels stored with them')
-  return conditioning.generator_label_dim(modes, labels_lib.TELESCOPE)
+  return conditions.generator_label_dim
+
+
+def restore_state(workdir: str, step: int | None = None) -> tuple[ml_collections.ConfigDict,
+                                                                   state_lib.GANState, int]:
+  """The config of the run in `workdir`, its whole state (host arrays) at checkpoint `step`
+  (None: the latest), and that step."""
+  config = load_config(workdir)
+  image_shape = tuple(_read_json(workdir, 'dataset.json')['image_shape'])
+  state, step = _restore(os.path.join(workdir, 'checkpoints'), _state_template(config, image_shape),
+                         step)
+  return config, state, step
+
+
+def trained_generator(workdir: str, config: ml_collections.ConfigDict, state: state_lib.GANState,
+                      step: int) -> TrainedGenerator:
+  """The generator of `state`, a state of the telescope run in `workdir` at `step`."""
+  facts = _read_json(workdir, 'dataset.json')
+  generator, _ = assembly.build_networks(config)
+  return TrainedGenerator(
+      workdir=workdir, module=generator, variables=state.sampling_variables,
+      latent_dim=config.model.latent_dim, label_dim=_generator_label_dim(config),
+      normalisation=pipeline.Normalisation(facts['image_scale'], facts['transform']),
+      image_shape=tuple(facts['image_shape']), pixel_size_deg=_pixel_size_deg(config.data),
+      step=step, ema=bool(state.generator_ema_params))
 
 
 def load_generator(workdir: str, step: int | None = None) -> TrainedGenerator:
   """The generator of the run in `workdir` at checkpoint `step` (None: the latest)."""
-  config = load_config(workdir)
-  facts = _read_json(workdir, 'dataset.json')
-  image_shape = tuple(facts['image_shape'])
-  label_dim = _generator_label_dim(config)
-  generator, _ = train.build_networks(config, labels_lib.TELESCOPE)
-  template = _state_template(config, generator, label_dim, image_shape)
-  state, step = _restore(os.path.join(workdir, 'checkpoints'), template, step)
-  return TrainedGenerator(
-      module=generator, variables=state.sampling_variables,
-      latent_dim=config.model.latent_dim, label_dim=label_dim,
-      normalisation=pipeline.Normalisation(facts['image_scale'], facts['transform']),
-      image_shape=image_shape, pixel_size_deg=_pixel_size_deg(config.data), step=step,
-      ema=bool(state.generator_ema_params))
+  return trained_generator(workdir, *restore_state(workdir, step))
 
 
 def training_labels(config: ml_collections.ConfigDict) -> Labels:
@@ -302,24 +317,34 @@ class _Progress:
                  logs.format_duration((self._total - done) / max(rate, 1e-9)))
 
 
-def _stream(writer: hdf5.AppendWriter, generate: Callable[..., jax.Array], labels: Labels,
-            batch_size: int, normalisation: pipeline.Normalisation) -> float:
-  """Generates and appends every example, batch by batch; returns the seconds spent generating.
+def generated_batches(generator: TrainedGenerator, labels: Labels, *, batch_size: int,
+                      seed: int) -> Iterator[tuple[np.ndarray, Labels, float]]:
+  """Generates an image for every example of `labels`, batch by batch.
 
-  The last batch is padded (repeating the last label) to the compiled size and cut back."""
+  Yields (images in photoelectrons, their labels, seconds the generator took on the batch); the
+  last batch is padded (repeating the last label) to the compiled size and cut back. Example i's
+  latent vector is drawn from `fold_in(key(seed), i)`, whatever the batch size.
+  """
+  labels = _checked_labels(labels)
   num = len(labels['energy'])
-  progress, seconds = _Progress(num), 0.0
+  batch_size = min(batch_size, num)
+  generate = _compiled_generate(generator, jax.random.key(seed), batch_size)
   for start in range(0, num, batch_size):
     indices = np.arange(start, start + batch_size, dtype=np.int32)
     padded = {name: values[np.minimum(indices, num - 1)] for name, values in labels.items()}
     began = time.perf_counter()
     images = jax.block_until_ready(generate(indices, padded))
-    seconds += time.perf_counter() - began
+    seconds = time.perf_counter() - began
     count = min(batch_size, num - start)
-    writer.append(normalisation.inverse(np.asarray(images[:count])),
-                  {name: values[:count] for name, values in padded.items()})
-    progress.report(start + count)
-  return seconds
+    yield (generator.normalisation.inverse(np.asarray(images[:count])),
+           {name: values[:count] for name, values in padded.items()}, seconds)
+
+
+def generate_images(generator: TrainedGenerator, labels: Labels, *, batch_size: int,
+                    seed: int) -> tuple[np.ndarray, float]:
+  """Generated images (photoelectrons) for `labels`, in memory, and the generator's seconds."""
+  pieces = list(generated_batches(generator, labels, batch_size=batch_size, seed=seed))
+  return np.concatenate([images for images, _, _ in pieces]), sum(s for _, _, s in pieces)
 
 
 def _replace_provenance(path: str, provenance: dict) -> None:
@@ -333,17 +358,16 @@ def _replace_provenance(path: str, provenance: dict) -> None:
     os.close(descriptor)
 
 
-def generate_to_file(workdir: str, output: str, labels: Labels, *, batch_size: int, seed: int,
-                     step: int | None = None, label_source: Any = None) -> dict[str, Any]:
-  """Writes the run's generated images for `labels` to `output`, a jaxgan HDF5 file.
+def generate_to_file(generator: TrainedGenerator, output: str, labels: Labels, *,
+                     batch_size: int, seed: int, label_source: Any = None) -> dict[str, Any]:
+  """Writes `generator`'s images for `labels` to `output`, a jaxgan HDF5 file.
 
   Args:
-    workdir: the training run's directory.
+    generator: a run's generator (`load_generator`).
     output: the file to write (replaced if it exists, only once the new one is complete).
     labels: `particletype` (N,) int, `energy` (N,) float, `direction` (N, 2) float.
     batch_size: images generated at once.
     seed: seed of the latent vectors (example i's from `fold_in(key(seed), i)`).
-    step: the checkpoint to use; None: the latest.
     label_source: JSON-serialisable description of where the labels came from (provenance).
 
   Returns:
@@ -354,17 +378,19 @@ def generate_to_file(workdir: str, output: str, labels: Labels, *, batch_size: i
     raise ValueError(f'batch_size={batch_size}: give at least 1')
   labels = _checked_labels(labels)
   num = len(labels['energy'])
-  generator = load_generator(workdir, step)
-  batch_size = min(batch_size, num)
-  generate = _compiled_generate(generator, jax.random.key(seed), batch_size)
   staging = output + '.generating'  # complete but without the final provenance
   try:
     with hdf5.append_writer(staging, generator.image_shape,
                             pixel_size_deg=generator.pixel_size_deg, provenance={},
                             source=SOURCE) as writer:
-      seconds = _stream(writer, generate, labels, batch_size, generator.normalisation)
-    provenance = {'workdir': os.path.abspath(workdir), 'step': generator.step,
-                  'ema': generator.ema, 'seed': seed, 'batch_size': batch_size,
+      progress, seconds = _Progress(num), 0.0
+      for images, batch_labels, batch_seconds in generated_batches(
+          generator, labels, batch_size=batch_size, seed=seed):
+        writer.append(images, batch_labels)
+        seconds += batch_seconds
+        progress.report(len(writer))
+    provenance = {'workdir': os.path.abspath(generator.workdir), 'step': generator.step,
+                  'ema': generator.ema, 'seed': seed, 'batch_size': min(batch_size, num),
                   'label_source': label_source, 'images_per_second': num / max(seconds, 1e-9),
                   'generation_seconds': seconds}
     _replace_provenance(staging, {'generator': provenance})
@@ -418,9 +444,9 @@ def main(argv: list[str], flag_values: dict[str, flags.FlagHolder]) -> None:
     check_request(values['labels'], values['num'], values['particle'], values['energy_min'],
                   values['energy_max'])
     labels, source = _requested_labels(load_config(values['workdir']), values)
-    stats = generate_to_file(values['workdir'], values['output'], labels,
-                             batch_size=values['batch_size'], seed=values['seed'],
-                             step=values['step'], label_source=source)
+    stats = generate_to_file(load_generator(values['workdir'], values['step']), values['output'],
+                             labels, batch_size=values['batch_size'], seed=values['seed'],
+                             label_source=source)
   except (ValueError, FileNotFoundError) as error:
     raise SystemExit(f'jaxgan.generate: {error}') from error
   print(f'{stats["num_images"]} images from step {stats["step"]} written to {stats["output"]} '

@@ -15,6 +15,10 @@ Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over 
 (short runs end at a settled point without tuning a schedule), batches drawn without replacement
 from a per-epoch shuffle seeded by (`seed`, epoch); the incomplete last batch of an epoch is
 dropped.
+
+With `alongside`, GAN training keeps updating the predictor (`jaxgan.steps`; the live one is
+part of the GAN's checkpoints), starting from the one saved here; `num_steps=0` then makes that
+start a fresh initialisation (`seed`).
 """
 
 import functools
@@ -33,6 +37,7 @@ import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+from jax import lax
 
 from jaxgan import losses
 from jaxgan.data import labels as labels_lib
@@ -68,6 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.batch_size = 128  # for training and for evaluation
   config.learning_rate = 3e-3  # Adam's initial learning rate, cosine-decayed to 0 over num_steps
   config.seed = 0  # initialisation and shuffling; independent of the GAN's seed
+  config.alongside = False  # keep training it on the real batches during GAN training
   config.log_every = 50  # steps between progress lines
   return config
 
@@ -113,9 +119,14 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, val
 
 
 def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params: PyTree,
-               batch_stats: PyTree, opt_state: optax.OptState,
-               batch: Batch) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
-  """One optimiser step on the sum of the label losses; returns the new state and the losses."""
+               batch_stats: PyTree, opt_state: optax.OptState, batch: Batch,
+               axis_name: str | None = None
+               ) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
+  """One optimiser step on the sum of the label losses; returns the new state and the losses.
+
+  Inside `pmap`, `axis_name` names the axis over which the gradients are averaged (`model`'s
+  BatchNorm should average its statistics over the same axis); None outside.
+  """
 
   def loss_fn(params):
     predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
@@ -124,6 +135,8 @@ def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params
     return sum(per_label.values()), (per_label, updates['batch_stats'])
 
   (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  if axis_name is not None:
+    grads = lax.pmean(grads, axis_name)
   updates, opt_state = optimizer.update(grads, opt_state, params)
   metrics = {'loss': loss, **{f'loss_{name}': value for name, value in per_label.items()}}
   return optax.apply_updates(params, updates), batch_stats, opt_state, metrics
@@ -131,7 +144,7 @@ def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params
 
 def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: Split,
                     normalise: Normalise) -> PyTree:
-  """Trains `model` from scratch for `config.num_steps` steps.
+  """Trains `model` from scratch for `config.num_steps` steps (0: the fresh initialisation).
 
   Args:
     config: the predictor config.
@@ -142,8 +155,10 @@ def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: 
   Returns:
     The trained variables {'params', 'batch_stats'}.
   """
-  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
   variables = init_variables(model, train.image_shape, config.seed)
+  if not config.num_steps:
+    return variables
+  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
   params, batch_stats = variables['params'], variables['batch_stats']
   opt_state = optimizer.init(params)
   step_fn = jax.jit(functools.partial(train_step, model, optimizer))

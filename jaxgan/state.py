@@ -1,7 +1,7 @@
 """GANState: everything a training run needs to continue bit for bit, as one immutable pytree.
 
 The optax transformations are not part of the state: they are rebuilt from the config and bound
-into the step (see `steps.StepFunctions`), so a checkpoint holds arrays only.
+into the step (see `steps.StepConfig`), so a checkpoint holds arrays only.
 """
 
 from typing import Any
@@ -29,6 +29,10 @@ class GANState:
       statistics (an empty dict for critics without BatchNorm) and optimizer state.
     generator_ema_params: exponential moving average of the generator's parameters
       (`train.ema_decay` > 0), used for samples and evaluation; an empty dict when disabled.
+    predictor_params, predictor_batch_stats, predictor_opt_state: the label predictor's
+      variables and optimizer state when it trains alongside the critic
+      (`predictor.alongside`); empty dicts when it is frozen (then it is no part of the state)
+      or absent.
   """
   step: jax.Array
   key: jax.Array
@@ -39,6 +43,9 @@ class GANState:
   critic_batch_stats: PyTree
   critic_opt_state: PyTree
   generator_ema_params: PyTree
+  predictor_params: PyTree
+  predictor_batch_stats: PyTree
+  predictor_opt_state: PyTree
 
   @property
   def generator_variables(self) -> dict[str, PyTree]:
@@ -52,12 +59,18 @@ class GANState:
     params = self.generator_ema_params or self.generator_params
     return {'params': params, 'batch_stats': self.generator_batch_stats}
 
+  @property
+  def predictor_variables(self) -> dict[str, PyTree]:
+    """The variables of the predictor trained alongside, as `predictor.apply` takes them."""
+    return {'params': self.predictor_params, 'batch_stats': self.predictor_batch_stats}
+
 
 def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
                generator_tx: optax.GradientTransformation,
                critic_tx: optax.GradientTransformation,
                latent_dim: int, label_dim: int, image_shape: tuple[int, ...],
-               keep_ema: bool = False) -> GANState:
+               keep_ema: bool = False, predictor_variables: PyTree = None,
+               predictor_tx: optax.GradientTransformation | None = None) -> GANState:
   """Initial state: fresh parameters from `key`, zero step.
 
   Args:
@@ -68,6 +81,9 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
     latent_dim, label_dim: sizes of the generator's two inputs (label_dim 0: unconditional).
     image_shape: (H, W, C) of one image.
     keep_ema: whether to keep an EMA of the generator's parameters (starting at them).
+    predictor_variables: the predictor's starting variables {'params', 'batch_stats'}.
+    predictor_tx: the predictor's optimizer when it trains alongside the critic; None (frozen
+      or no predictor): the state holds no predictor, whatever `predictor_variables` are.
   """
   run_key, generator_key, critic_key = jax.random.split(key, 3)
   z = jnp.zeros((1, latent_dim), jnp.float32)
@@ -87,4 +103,15 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
       critic_batch_stats=critic_variables.get('batch_stats', {}),
       critic_opt_state=critic_tx.init(critic_params),
       generator_ema_params=generator_variables['params'] if keep_ema else {},
+      **_predictor_fields(predictor_variables, predictor_tx),
   )
+
+
+def _predictor_fields(variables: PyTree,
+                      tx: optax.GradientTransformation | None) -> dict[str, PyTree]:
+  """The state's predictor fields: its variables and a fresh optimizer state, or empty dicts."""
+  if tx is None:
+    return {'predictor_params': {}, 'predictor_batch_stats': {}, 'predictor_opt_state': {}}
+  return {'predictor_params': variables['params'],
+          'predictor_batch_stats': variables['batch_stats'],
+          'predictor_opt_state': tx.init(variables['params'])}

@@ -6,6 +6,11 @@ One training iteration = `n_critic` critic updates on the same real batch, each 
 `lax.scan`. Gradients, BatchNorm statistics (via the modules' `axis_name`) and metrics are
 averaged over devices.
 
+The label predictor (conditioning mode 'predictor') judges the generator's fakes. It is either
+frozen (its variables are an argument of the iteration) or trained alongside the critic (they
+are part of the state): then each critic update is followed by one update of the predictor on
+the same real batch, the unweighted sum of its label losses, as in its pretraining.
+
 Randomness is defined per global example: example i of iteration s draws from
 `fold_in(fold_in(fold_in(run_key, s), purpose), i)`, where i counts over all devices and
 processes. Moving a run from 1 device to 8 therefore changes no random number, and results agree
@@ -26,6 +31,7 @@ import optax
 from jax import lax
 
 from jaxgan import losses
+from jaxgan import predictor_training
 from jaxgan.data import labels as labels_lib
 from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
@@ -73,7 +79,8 @@ class StepConfig:
     generator, critic: Flax modules (the generator built with `axis_name=AXIS_NAME`). The
       critic's `label_dim` and `aux_dim` say whether it projects labels (cGAN) and has an
       AC-GAN head.
-    predictor: frozen auxiliary label predictor, or None for no predictor loss.
+    predictor: auxiliary label predictor (built with `axis_name=AXIS_NAME`), or None for no
+      predictor loss.
     generator_tx, critic_tx: optax optimizers.
     adversarial: the adversarial loss pair (`losses.get_adversarial_loss`).
     penalty: the critic's regulariser.
@@ -89,6 +96,7 @@ class StepConfig:
       ema <- decay * ema + (1 - decay) * params.
     adversarial_weight: weight of the adversarial term in the generator loss.
     label_weights: weight of each label's loss (predictor and AC-GAN head).
+    predictor_tx: the predictor's optimizer when it trains alongside the critic; None: frozen.
   """
   generator: nn.Module
   critic: nn.Module
@@ -107,6 +115,7 @@ class StepConfig:
   ema_decay: float = 0.0
   adversarial_weight: float = 1.0
   label_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
+  predictor_tx: optax.GradientTransformation | None = None
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -274,11 +283,25 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
   return state, {'critic_loss': loss, **metrics}
 
 
+def predictor_update(cfg: StepConfig, state: GANState, real: Array,
+                     labels: Mapping[str, Array]) -> tuple[GANState, Metrics]:
+  """One update of the predictor trained alongside the critic, on the real batch and its labels
+  (gradients and BatchNorm statistics averaged over devices)."""
+  params, batch_stats, opt_state, metrics = predictor_training.train_step(
+      cfg.predictor, cfg.predictor_tx, state.predictor_params, state.predictor_batch_stats,
+      state.predictor_opt_state, {'images': real, 'labels': labels}, axis_name=AXIS_NAME)
+  state = state.replace(predictor_params=params, predictor_batch_stats=batch_stats,
+                        predictor_opt_state=opt_state)
+  return state, {f'predictor_{name.removeprefix("loss_")}': value
+                 for name, value in metrics.items()}
+
+
 def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Array],
                      label_vector: Array, predictor_variables: PyTree,
                      key: Array) -> tuple[GANState, Metrics]:
   """One generator update: adversarial loss plus the weighted label losses of the fakes, as
-  judged by the frozen predictor and/or the critic's AC-GAN head."""
+  judged by the predictor (in evaluation mode, with `predictor_variables`) and/or the critic's
+  AC-GAN head."""
   z = draw_latents(jax.random.fold_in(key, _LATENT), label_vector.shape[0], cfg.latent_dim)
   generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
 
@@ -322,17 +345,28 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
                     cfg: StepConfig) -> tuple[GANState, Metrics]:
   """n_critic critic updates then one generator update, all on this device's share of `batch`.
 
-  Returns the new state and device-averaged metrics of the last critic and the generator update.
+  `predictor_variables` are those of the frozen predictor; a predictor trained alongside is
+  updated after each critic update and judges the fakes with the state's variables instead.
+
+  Returns the new state and device-averaged metrics of the last critic (and predictor) update
+  and of the generator update.
   """
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
                   else jnp.zeros((batch['images'].shape[0], 0), jnp.float32))
 
   def critic_body(carry, index):
-    return critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,
-                         jax.random.fold_in(step_key, index), state.step * cfg.n_critic + index)
+    carry, metrics = critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,
+                                   jax.random.fold_in(step_key, index),
+                                   state.step * cfg.n_critic + index)
+    if cfg.predictor_tx is None:
+      return carry, metrics
+    carry, predictor_metrics = predictor_update(cfg, carry, batch['images'], batch['labels'])
+    return carry, {**metrics, **predictor_metrics}
 
   state, critic_metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic))
+  if cfg.predictor_tx is not None:
+    predictor_variables = state.predictor_variables
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
                                               predictor_variables,
                                               jax.random.fold_in(step_key, cfg.n_critic))

@@ -7,14 +7,20 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import assembly
 from jaxgan import evaluate
 from jaxgan import generate
+from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
+from jaxgan.data import labels as labels_lib
+from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +50,7 @@ def setting(evaluated):
   workdir = evaluated[0]
   config = generate.load_config(workdir)
   generator = generate.load_generator(workdir)
-  data = train.RunData(*data_lib.load_splits(config.data), generator.normalisation)
+  data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   judge = evaluate.load_judge(config, workdir, data)
   camera = evaluate.Camera(generator.pixel_size_deg, config.data.toy_iact.tailcut_picture_pe,
                            config.data.toy_iact.tailcut_boundary_pe)
@@ -123,3 +129,47 @@ def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
   simulated, labels, judge, camera = setting
   with pytest.raises(ValueError, match='as many of each'):
     evaluate.compare(simulated[:30], simulated, labels, judge, camera)
+
+
+def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
+  workdir = str(tmp_path)
+  config = tiny_config(num_steps=3, ema_decay=0.5)
+  config.model.conditioning = 'cgan'
+  config.eval.every, config.eval.num, config.eval.seed = 2, NUM, 3
+  config.predictor.num_steps = JUDGE_STEPS
+  state = train.train_and_evaluate(config, workdir)
+  rows = [row for row in logs.read_metrics(workdir) if 'eval_critic_wasserstein' in row]
+  assert [row['step'] for row in rows] == [2, 3]  # every 2 steps, and at the last one
+  assert os.path.isdir(os.path.join(workdir, 'eval', 'judge'))
+  for name in rows[-1]:
+    assert name == 'step' or name.removeprefix('eval_') in evaluate.METRICS, name
+  assert {'eval_judge_accuracy_generated', 'eval_frechet_distance',
+          'eval_c2st_auc'} <= set(rows[-1])
+  # The final critic estimate, recomputed directly from the networks.
+  generator, critic = assembly.build_networks(config)
+  _, validation = data_lib.load_splits(config.data)
+  facts = json.load(open(os.path.join(workdir, 'dataset.json')))
+  normalisation = pipeline.Normalisation(facts['image_scale'], facts['transform'])
+  labels = {name: values[:NUM] for name, values in validation.labels.items()}
+  vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)
+  z = generate.latents(jax.random.key(3), jnp.arange(NUM), config.model.latent_dim)
+  fake = generator.apply(state.sampling_variables, z, vector, train=False)
+  real = normalisation.forward(np.asarray(validation.images[:NUM]))
+  critic_variables = {'params': state.critic_params, 'batch_stats': state.critic_batch_stats}
+
+  def mean_score(images):
+    return float(np.mean(critic.apply(critic_variables, images, vector, train=False).scores))
+
+  assert rows[-1]['eval_critic_wasserstein'] == pytest.approx(
+      mean_score(real) - mean_score(fake), rel=1e-4, abs=1e-5)
+
+
+def test_evaluation_during_training_is_checked_before_training(tmp_path):
+  config = tiny_config()
+  config.eval.every, config.eval.num = 1, evaluate.MIN_IMAGES - 1
+  with pytest.raises(ValueError, match=f'eval.num must be >= {evaluate.MIN_IMAGES}'):
+    train.train_and_evaluate(config, str(tmp_path))
+  config = tiny_config()
+  config.data.name, config.model.conditioning, config.eval.every = 'digits', 'cgan', 1
+  with pytest.raises(ValueError, match='for telescope data'):
+    train.train_and_evaluate(config, str(tmp_path))

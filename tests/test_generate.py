@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import assembly
 from jaxgan import generate
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
@@ -50,8 +51,9 @@ def drawn_labels(config, num=10):
 def test_labels_file_gives_exactly_its_labels_in_the_format(run, labels_file, tmp_path):
   workdir = run[0]
   output = str(tmp_path / 'generated.h5')
-  stats = generate.generate_to_file(workdir, output, generate.file_labels(labels_file),
-                                    batch_size=4, seed=0, label_source={'file': labels_file})
+  stats = generate.generate_to_file(generate.load_generator(workdir), output,
+                                    generate.file_labels(labels_file), batch_size=4, seed=0,
+                                    label_source={'file': labels_file})
   hdf5.validate(output)
   generated, source = hdf5.read(output), hdf5.read(labels_file)
   for name in labels_lib.LABEL_KEYS:
@@ -76,7 +78,8 @@ def test_output_does_not_depend_on_the_batch_size(run, tmp_path):
   images = {}
   for batch_size, seed in ((3, 0), (7, 0), (7, 1)):
     output = str(tmp_path / f'{batch_size}_{seed}.h5')
-    generate.generate_to_file(workdir, output, labels, batch_size=batch_size, seed=seed)
+    generate.generate_to_file(generate.load_generator(workdir), output, labels,
+                              batch_size=batch_size, seed=seed)
     images[batch_size, seed] = hdf5.read(output).images
   np.testing.assert_array_equal(images[3, 0], images[7, 0])
   assert not np.allclose(images[7, 0], images[7, 1])
@@ -86,8 +89,8 @@ def test_the_ema_generator_is_used(run, tmp_path):
   workdir, config, state = run
   labels = drawn_labels(config, num=6)
   output = str(tmp_path / 'generated.h5')
-  generate.generate_to_file(workdir, output, labels, batch_size=6, seed=0)
-  generator, _ = train.build_networks(config, labels_lib.TELESCOPE)
+  generate.generate_to_file(generate.load_generator(workdir), output, labels, batch_size=6, seed=0)
+  generator, _ = assembly.build_networks(config)
   z = generate.latents(jax.random.key(0), jnp.arange(6), config.model.latent_dim)
   vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)
   facts = json.load(open(os.path.join(workdir, 'dataset.json')))
@@ -164,7 +167,8 @@ def test_bad_runs_and_label_files_fail_clearly(run, tmp_path):
   labels = drawn_labels(run[1], num=4)
   labels['direction'] = labels['direction'][:, 0]
   with pytest.raises(ValueError, match=r"'direction' of shape \(4,\), expected \(4, 2\)"):
-    generate.generate_to_file(workdir, str(tmp_path / 'x.h5'), labels, batch_size=4, seed=0)
+    generate.generate_to_file(generate.load_generator(workdir), str(tmp_path / 'x.h5'), labels,
+                              batch_size=4, seed=0)
   (tmp_path / 'labels.h5').write_text('not hdf5')
   with pytest.raises(ValueError, match='not an HDF5 file'):
     generate.file_labels(str(tmp_path / 'labels.h5'))
@@ -187,5 +191,6 @@ def test_a_failed_generation_leaves_no_file(run, tmp_path):
   labels['particletype'] = np.full(4, 2, np.int32)  # not a particle type
   output = tmp_path / 'generated.h5'
   with pytest.raises(ValueError, match='not a particle type'):
-    generate.generate_to_file(workdir, str(output), labels, batch_size=4, seed=0)
+    generate.generate_to_file(generate.load_generator(workdir), str(output), labels,
+                              batch_size=4, seed=0)
   assert not os.listdir(tmp_path)

@@ -99,6 +99,18 @@ def test_training_reduces_the_loss():
   assert after['particletype_accuracy'] >= 0.75
 
 
+def test_zero_steps_keep_the_fresh_initialisation(tmp_path):
+  """num_steps=0 (a predictor trained only alongside the GAN): saved as initialised."""
+  data = toy_data(32)
+  config = tiny_config(num_steps=0)
+  saved = predictor_training.train_or_load_predictor(config, *halves(data), identity,
+                                                     str(tmp_path))
+  model = predictor_lib.predictor_from_config(config)
+  initial = predictor_training.init_variables(model, data.image_shape, config.seed)
+  for a, b in zip(jax.tree.leaves(saved), jax.tree.leaves(initial), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_shuffling_is_deterministic_and_covers_each_epoch():
   data = Split(np.arange(10.0)[:, None], {k: np.arange(10) for k in ('particletype', 'energy',
                                                                       'direction')})

@@ -160,12 +160,14 @@ class Predictor(nn.Module):
     }
 
 
-def predictor_from_config(model_config: ml_collections.ConfigDict) -> Predictor:
+def predictor_from_config(model_config: ml_collections.ConfigDict,
+                          axis_name: str | None = None) -> Predictor:
   """Builds the predictor from `stage_widths`, `blocks_per_stage`, `se_ratio`, `conv_impl`.
 
   Args:
     model_config: a config with those fields (e.g. `predictor_training.default_config()`), and
       optionally `coord_channels` (default True).
+    axis_name: pmap axis over which BatchNorm averages its statistics in training mode, or None.
 
   Returns:
     The (uninitialised) `Predictor`.
@@ -174,4 +176,4 @@ def predictor_from_config(model_config: ml_collections.ConfigDict) -> Predictor:
                    blocks_per_stage=tuple(model_config.blocks_per_stage),
                    se_ratio=model_config.se_ratio,
                    coord_channels=model_config.get('coord_channels', True),
-                   conv_impl=model_config.conv_impl)
+                   conv_impl=model_config.conv_impl, axis_name=axis_name)

@@ -1,0 +1,142 @@
+"""A run's parts, built from its config: data, conditioning, networks, optimizers, step.
+
+`jaxgan.train` assembles a training run from these; `jaxgan.generate` and `jaxgan.evaluate`
+rebuild the same networks to restore a run's checkpoints. Nothing here trains or writes logs,
+except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained when missing).
+"""
+
+import dataclasses
+import json
+import os
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from absl import logging
+
+from jaxgan import conditioning
+from jaxgan import losses
+from jaxgan import models
+from jaxgan import predictor_training
+from jaxgan import steps
+from jaxgan.data import dataset as data_lib
+from jaxgan.data import pipeline
+from jaxgan.data.split import Split
+from jaxgan.models import predictor as predictor_lib
+
+
+DTYPES = ('float32', 'bfloat16')
+SPECTRAL_NORM = ('none', 'critic', 'both')
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+  """The data of a run: the splits (physical units) and their mapping to network units."""
+  train: Split
+  validation: Split
+  normalisation: pipeline.Normalisation
+
+
+def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty:
+  """The critic's regulariser as the `loss` config says, checked."""
+  if loss_config.penalty not in steps.PENALTY_NAMES:
+    raise ValueError(f'loss.penalty={loss_config.penalty!r} is unknown; choose one of '
+                     f'{steps.PENALTY_NAMES}')
+  if loss_config.gp_interpolation not in steps.INTERPOLATIONS:
+    raise ValueError(f'loss.gp_interpolation={loss_config.gp_interpolation!r}; choose one of '
+                     f'{steps.INTERPOLATIONS}')
+  if loss_config.r1_every < 1 or loss_config.clip < 0:
+    raise ValueError(f'loss.r1_every must be >= 1 and loss.clip >= 0, got '
+                     f'{loss_config.r1_every} and {loss_config.clip}')
+  if loss_config.penalty == 'r1':
+    return steps.Penalty('r1', loss_config.r1_gamma, every=loss_config.r1_every)
+  return steps.Penalty(loss_config.penalty, loss_config.gp_weight, loss_config.gp_interpolation)
+
+
+def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
+  """Loads the splits and records their facts in `<workdir>/dataset.json`."""
+  train, validation = data_lib.load_splits(data_config)
+  normalisation = pipeline.Normalisation(
+      data_config.image_scale or pipeline.noise_scale(train), data_config.transform)
+  facts = {'image_scale': normalisation.scale, 'transform': normalisation.transform,
+           'image_shape': list(train.image_shape),
+           'num_train': len(train), 'num_validation': len(validation)}
+  with open(os.path.join(workdir, 'dataset.json'), 'w') as f:
+    json.dump(facts, f, indent=2)
+  logging.info('Data: %s', facts)
+  return RunData(train, validation, normalisation)
+
+
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
+                                                                optax.GradientTransformation]:
+  """Adam for the generator and the critic, as `config.optimizer` says."""
+  opt = config.optimizer
+  return (optax.adam(opt.generator_learning_rate, b1=opt.b1, b2=opt.b2),
+          optax.adam(opt.critic_learning_rate, b1=opt.b1, b2=opt.b2))
+
+
+def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
+  """The predictor module of the training step and its starting variables (trained now if none
+  is saved)."""
+  variables = predictor_training.train_or_load_predictor(
+      config.predictor, data.train, data.validation, data.normalisation.forward, workdir)
+  return predictor_lib.predictor_from_config(config.predictor, axis_name=steps.AXIS_NAME), variables
+
+
+def predictor_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation | None:
+  """Adam at the constant `predictor.learning_rate` for a predictor trained alongside the
+  critic; None when it is frozen or absent."""
+  return optax.adam(config.predictor.learning_rate) if config.predictor.alongside else None
+
+
+def predictor_shapes(config: ml_collections.ConfigDict,
+                     image_shape: tuple[int, ...]) -> dict | None:
+  """Shapes of the starting variables of a predictor trained alongside (None otherwise), for
+  templates of the state."""
+  if not config.predictor.alongside:
+    return None
+  model = predictor_lib.predictor_from_config(config.predictor)
+  return jax.eval_shape(predictor_training.init_variables, model, tuple(image_shape), 0)
+
+
+def conditioning_of(config: ml_collections.ConfigDict) -> conditioning.Conditioning:
+  """The run's `model.conditioning`, resolved against its dataset's labels.
+
+  Fails when `predictor.alongside` asks to train a predictor that the conditioning lacks.
+  """
+  conditions = conditioning.Conditioning.from_config(
+      config.model, data_lib.get_dataset(config.data.name).labels)
+  if config.predictor.alongside and not conditions.uses_predictor:
+    raise ValueError(f'predictor.alongside=True trains the label predictor, but '
+                     f'model.conditioning={config.model.conditioning!r} has no predictor; add '
+                     "'predictor' to it, or set predictor.alongside=False")
+  return conditions
+
+
+def build_networks(config: ml_collections.ConfigDict,
+                   axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
+  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`."""
+  conditions = conditioning_of(config)
+  return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
+                          label_dim=conditions.critic_label_dim,
+                          aux_dim=conditions.critic_aux_dim)
+
+
+def build_step_config(config: ml_collections.ConfigDict,
+                      predictor: nn.Module | None) -> steps.StepConfig:
+  """Networks, optimizers, losses and weights of the training step, as `config` says."""
+  conditions = conditioning_of(config)
+  generator_tx, critic_tx = make_optimizers(config)
+  generator, critic = build_networks(config, axis_name=steps.AXIS_NAME)
+  return steps.StepConfig(
+      generator=generator, critic=critic, predictor=predictor,
+      generator_tx=generator_tx, critic_tx=critic_tx,
+      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
+      penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
+      n_critic=config.train.n_critic, latent_dim=config.model.latent_dim,
+      label_spec=conditions.labels, conditions_generator=conditions.generator_label_dim > 0,
+      codes=conditions.codes, info_weight=config.loss.info_weight,
+      ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
+      label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config))
