@@ -1,0 +1,42 @@
+"""Which adversarial loss learns the toy telescope images best? (one of the source's open questions)
+
+Six losses on the default run (experiments/ctgan.py: WGAN-GP, 600 iterations of 5 critic updates,
+conditioning cgan+predictor), everything else unchanged, 3 seeds each: 18 runs, each a default
+training plus its evaluation.
+
+- minimax, non_saturating (Goodfellow et al. 2014) and least_squares (LSGAN, Mao et al. 2017)
+  without a penalty (`loss.penalty='none'`): each in the form it was published and is usually
+  trained in; with the gradient penalty the comparison would mix the loss with the regulariser
+  (the spectral_norm and gp_interpolation sweeps vary the regulariser instead).
+- WGAN-clip: wasserstein, no penalty, every critic weight clipped to [-0.01, 0.01] (Arjovsky et
+  al. 2017).
+- WGAN-GP: wasserstein with the gradient penalty, weight 10 (Gulrajani et al. 2017; the source's
+  choice and the default).
+- hinge without a penalty (Lim & Ye 2017), as the other non-Wasserstein losses.
+
+The number of critic updates stays at the default 5 for all (one change at a time; the n_critic
+sweep varies it).
+
+  python -m jaxgan.ablate --config=experiments/ctgan.py \
+      --sweep=experiments/ablations/losses.py --workdir=runs/ablate-losses
+
+Read in results.md: frechet_distance_infinity, c2st_auc and hillas_w1_mean (realism), the
+judge_*_generated against judge_*_simulated (labels followed), diversity_ratio_mean (collapse),
+and `failed` (seeds that diverged).
+"""
+
+from jaxgan import ablate
+
+SEEDS = (0, 1, 2)
+
+
+def get_sweep():
+  losses = [
+      {'loss.name': 'minimax', 'loss.penalty': 'none'},
+      {'loss.name': 'non_saturating', 'loss.penalty': 'none'},
+      {'loss.name': 'least_squares', 'loss.penalty': 'none'},
+      {'loss.name': 'wasserstein', 'loss.penalty': 'none', 'loss.clip': 0.01},  # WGAN-clip
+      {'loss.name': 'wasserstein', 'loss.penalty': 'gp'},  # WGAN-GP
+      {'loss.name': 'hinge', 'loss.penalty': 'none'},
+  ]
+  return ablate.with_seeds(losses, SEEDS)
