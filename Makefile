@@ -16,10 +16,10 @@ $(STAMP): requirements.txt setup.cfg
 train: $(STAMP)
 	$(PY) -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
 
-# Each test file runs in its own process: in one long process, XLA's compiler has crashed
-# (segmentation fault) in tests/test_train.py after the other files ran; see tests/conftest.py.
+# Each test file runs in its own process (XLA's compiler has crashed in one long process; see
+# tests/conftest.py), as many at a time as there are CPUs: tests/run_files.py.
 test: $(STAMP)
-	@set -e; for f in tests/test_*.py; do echo "== $$f"; $(PY) -m pytest -q -p no:cacheprovider $$f; done
+	$(PY) tests/run_files.py
 
 clean-venv:
 	rm -rf $(VENV)

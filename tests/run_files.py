@@ -1,0 +1,49 @@
+"""Runs every tests/test_*.py in its own pytest process, `--jobs` at a time; what `make test` does.
+
+One process per file because one process for all files has crashed inside XLA's compiler (see
+tests/conftest.py). Files run in parallel because most of their time is single-threaded XLA
+compilation: on 2 cores, 2 at a time. Each file's output is printed, whole, when it finishes,
+with its wall time; the exit status is 1 if any file failed.
+
+  python tests/run_files.py [--jobs=N] [tests/test_x.py ...]
+"""
+
+import argparse
+import concurrent.futures
+import glob
+import os
+import subprocess
+import sys
+import time
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_file(path: str) -> tuple[str, int, str, float]:
+  """(path, exit status, output, seconds) of pytest on one file."""
+  start = time.perf_counter()
+  result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', path],
+                          cwd=os.path.dirname(TESTS), capture_output=True, text=True)
+  return path, result.returncode, result.stdout + result.stderr, time.perf_counter() - start
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--jobs', type=int, default=os.cpu_count() or 1)
+  parser.add_argument('files', nargs='*')
+  args = parser.parse_args()
+  files = args.files or sorted(glob.glob(os.path.join(TESTS, 'test_*.py')))
+  failed = []
+  with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+    for path, status, output, seconds in pool.map(run_file, files):
+      name = os.path.relpath(path, os.path.dirname(TESTS))
+      print(f'== {name} ({seconds:.0f} s)\n{output}', flush=True)
+      if status:
+        failed.append(name)
+  print(f'{len(files) - len(failed)} of {len(files)} test files passed'
+        + (f'; failed: {", ".join(failed)}' if failed else ''))
+  return 1 if failed else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
