@@ -53,7 +53,6 @@ Decisions:
 """
 
 import collections
-import copy
 import csv
 import dataclasses
 import functools
@@ -77,6 +76,7 @@ from ml_collections import config_flags
 
 from jaxgan import assembly
 from jaxgan import checkpoint
+from jaxgan import configs
 from jaxgan import evaluate
 from jaxgan import logs
 from jaxgan import train
@@ -159,10 +159,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Overrides,
     ValueError: naming the sweep entry and the field, for an unknown field or a value of the
       wrong type.
   """
-  result = copy.deepcopy(config)
-  for field, value in overrides.items():
+  result = config
+  for field, value in overrides.items():  # one at a time, to name the field that fails
     try:
-      result.update_from_flattened_dict({field: value})
+      result = configs.with_overrides(result, {field: value})
     except (KeyError, TypeError, AttributeError, ValueError) as error:
       raise ValueError(f'sweep entry {entry} {overrides}: cannot set {field}={value!r}: '
                        f'{error}') from error

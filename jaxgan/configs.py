@@ -6,6 +6,9 @@ command line as `--config.train.num_stpes=3`) raises an error naming it, and so 
 the wrong type.
 """
 
+import copy
+from typing import Any, Mapping
+
 import ml_collections
 
 from jaxgan import predictor_training
@@ -96,3 +99,14 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.lock()
   return config
+
+
+def with_overrides(config: ml_collections.ConfigDict,
+                   fields: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of `config` (lock, types and field references kept) with the dotted `fields` set,
+  one at a time in their order; an unknown field or a value of the wrong type raises as the
+  locked config does (KeyError, TypeError, ...). `config` is left untouched."""
+  result = copy.deepcopy(config)
+  for field, value in fields.items():
+    result.update_from_flattened_dict({field: value})
+  return result

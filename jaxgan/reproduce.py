@@ -32,7 +32,6 @@ differences between device counts start at rounding level and may grow over many
 GAN, so a failure there is a warning about the run length, not a bug by itself.
 """
 
-import copy
 import functools
 import json
 import math
@@ -49,6 +48,7 @@ from ml_collections import config_flags
 
 from jaxgan import assembly
 from jaxgan import checkpoint
+from jaxgan import configs
 from jaxgan import logs
 from jaxgan import train
 
@@ -57,13 +57,6 @@ PyTree = Any
 RUNS = ('a', 'b', 'c', 'd')
 REPORT_FILE = 'reproduce.json'
 RTOL, ATOL = 2e-4, 2e-5  # 1 device against several (tests/test_train.py)
-
-
-def variant(config: ml_collections.ConfigDict, fields: dict[str, Any]) -> ml_collections.ConfigDict:
-  """A copy of `config` with the dotted `fields` set."""
-  result = copy.deepcopy(config)
-  result.update_from_flattened_dict(fields)
-  return result
 
 
 def first_difference(a: PyTree, b: PyTree) -> str | None:
@@ -168,7 +161,8 @@ def _shared_predictor(config: ml_collections.ConfigDict, workdir: str) -> dict[s
 def _resumed(config: ml_collections.ConfigDict, workdir: str, half: int,
              shared: dict[str, str]) -> PyTree:
   """Run c: trained to `half`, then relaunched to the end; returns its final state."""
-  train.train_and_evaluate(variant(config, {'train.num_steps': half, **shared}), workdir)
+  halfway = configs.with_overrides(config, {'train.num_steps': half, **shared})
+  train.train_and_evaluate(halfway, workdir)
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
   try:
@@ -177,7 +171,7 @@ def _resumed(config: ml_collections.ConfigDict, workdir: str, half: int,
     checkpointer.close()
   if saved != half:
     raise RuntimeError(f'{workdir}: the interrupted run saved step {saved}, not {half}')
-  return train.train_and_evaluate(variant(config, shared), workdir)
+  return train.train_and_evaluate(configs.with_overrides(config, shared), workdir)
 
 
 def reproduce(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -201,8 +195,8 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str) -> dict:
             + _bitwise_checks('c', states, workdir, same_keys=False))
   devices = len(train.select_devices(config.train.num_devices))
   if devices > 1:
-    states['d'] = train.train_and_evaluate(variant(config, {'train.num_devices': 1, **shared}),
-                                           run_dir('d'))
+    one_device = configs.with_overrides(config, {'train.num_devices': 1, **shared})
+    states['d'] = train.train_and_evaluate(one_device, run_dir('d'))
     checks.append(_tolerance_check(states))
   report = {'workdir': workdir, 'num_steps': config.train.num_steps, 'resumed_at': half,
             'devices': devices, 'checks': checks,
