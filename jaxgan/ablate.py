@@ -33,9 +33,9 @@ Decisions:
   checkpoint: a stopped sweep goes on where it stopped, and a longer `--config.train.num_steps`
   continues every run. Another `--eval_num` evaluates telescope runs again (their training is
   done); `--judge_steps` acts only where a judge is trained (delete <workdir>/judge to retrain).
-- A run folder whose config.json differs from the run's config in anything but the length and
-  `predictor.checkpoint` is refused, naming the fields: it belongs to another experiment (use
-  another --workdir).
+- A run folder whose config.json differs from the run's config in anything but
+  `configs.CONTINUATION_FIELDS` (length, logging cadence, `predictor.checkpoint`) is refused,
+  naming the fields: it belongs to another experiment (use another --workdir).
 - Divergence: a run whose training stops on a non-finite loss (FloatingPointError) is a result
   too: recorded with its message, counted in `failed`, without metrics. Re-running it would
   diverge again (the runs are deterministic); delete its ablation_result.json to retry.
@@ -91,7 +91,6 @@ RESULT_FILE = 'ablation_result.json'
 SHARED_PREDICTOR = 'predictor'  # under the sweep's workdir
 SHARED_JUDGE = 'judge'  # under the sweep's workdir
 LENGTH_FIELDS = ('train.num_steps', 'train.num_epochs')  # may change between launches
-UNCOMPARED_FIELDS = LENGTH_FIELDS + ('predictor.checkpoint',)  # of a run folder's config.json
 UNSHARED_PREFIXES = ('data.', 'predictor.')  # a run overriding these trains its own networks
 MAX_NAME = 200  # characters of a run name (file names may have 255 bytes); longer ones are hashed
 _UNSAFE = re.compile(r'[^A-Za-z0-9._=,+-]')
@@ -253,31 +252,17 @@ def _write_json(path: str, content: Any) -> None:
   os.replace(temporary, path)
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
 def check_same_experiment(run: Run) -> None:
   """Refuses a run folder holding a run of another config (see the module docstring)."""
   path = os.path.join(run.workdir, 'config.json')
   if not os.path.exists(path):
     return
   with open(path) as f:
-    saved = _flatten(json.load(f))
-  wanted = _flatten(json.loads(run.config.to_json_best_effort()))
-  missing = object()
-  differing = sorted(field for field in saved.keys() | wanted.keys()
-                     if field not in UNCOMPARED_FIELDS
-                     and saved.get(field, missing) != wanted.get(field, missing))
+    differing = configs.differences(f.read(), run.config)
   if differing:
-    raise ValueError(f'{run.workdir} holds a run of another configuration (fields {differing} '
-                     'differ): use another --workdir, or delete that folder')
+    raise ValueError(f'{run.workdir} holds a run of another configuration; use another '
+                     f'--workdir, or delete that folder. Differing fields (saved -> this run):\n'
+                     + configs.describe_differences(differing))
 
 
 def _length(config: ml_collections.ConfigDict) -> dict[str, int]:

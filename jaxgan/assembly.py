@@ -139,4 +139,5 @@ def build_step_config(config: ml_collections.ConfigDict,
       label_spec=conditions.labels, conditions_generator=conditions.generator_label_dim > 0,
       codes=conditions.codes, info_weight=config.loss.info_weight,
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
-      label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config))
+      label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config),
+      skip_nonfinite=config.train.nonfinite == 'skip')

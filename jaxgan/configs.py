@@ -7,6 +7,7 @@ the wrong type.
 """
 
 import copy
+import json
 from typing import Any, Mapping
 
 import ml_collections
@@ -87,6 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
   train.sample_each_epoch = False  # Also sample at the end of every epoch (the DCGAN recipe).
   train.checkpoint_each_epoch = False  # Also checkpoint at the end of every epoch.
   train.max_to_keep = 3  # Checkpoints kept on disk.
+  train.nonfinite = 'stop'  # A non-finite loss or gradient: 'stop' (error) or 'skip' the update.
   train.ema_decay = 0.0  # > 0: keep an EMA of the generator's weights, used for samples (0.999).
   train.dtype = 'float32'  # 'bfloat16': networks compute in bf16; params, losses, penalty float32.
 
@@ -110,3 +112,37 @@ def with_overrides(config: ml_collections.ConfigDict,
   for field, value in fields.items():
     result.update_from_flattened_dict({field: value})
   return result
+
+
+# Fields that may change when a run continues in its workdir: they change how long it runs and
+# what it writes, not what it computes.
+CONTINUATION_FIELDS = ('train.num_steps', 'train.num_epochs', 'train.log_every',
+                       'train.sample_every', 'train.checkpoint_every', 'train.max_to_keep',
+                       'predictor.checkpoint')
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def differences(saved_json: str, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
+  """Field -> (saved value, `config`'s value) for every field outside CONTINUATION_FIELDS that
+  differs between a saved `config.json` text and `config` (a field missing on one side shows as
+  None)."""
+  saved = _flatten(json.loads(saved_json))
+  wanted = _flatten(json.loads(config.to_json_best_effort()))
+  return {field: (saved.get(field), wanted.get(field))
+          for field in sorted(saved.keys() | wanted.keys())
+          if field not in CONTINUATION_FIELDS
+          and (field not in saved or field not in wanted or saved[field] != wanted[field])}
+
+
+def describe_differences(diff: Mapping[str, tuple[Any, Any]]) -> str:
+  """'field: saved -> now' per differing field, one per line."""
+  return '\n'.join(f'  {field}: {saved!r} -> {now!r}' for field, (saved, now) in diff.items())

@@ -33,6 +33,8 @@ class GANState:
       variables and optimizer state when it trains alongside the critic
       (`predictor.alongside`); empty dicts when it is frozen (then it is no part of the state)
       or absent.
+    nonfinite_updates: number of updates of the run (critic, predictor or generator) whose loss or
+      gradients were not finite, int32 scalar; with `train.nonfinite='skip'` each was skipped.
   """
   step: jax.Array
   key: jax.Array
@@ -46,6 +48,7 @@ class GANState:
   predictor_params: PyTree
   predictor_batch_stats: PyTree
   predictor_opt_state: PyTree
+  nonfinite_updates: jax.Array
 
   @property
   def generator_variables(self) -> dict[str, PyTree]:
@@ -104,6 +107,7 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
       critic_opt_state=critic_tx.init(critic_params),
       generator_ema_params=generator_variables['params'] if keep_ema else {},
       **_predictor_fields(predictor_variables, predictor_tx),
+      nonfinite_updates=jnp.zeros((), jnp.int32),
   )
 
 

@@ -97,6 +97,7 @@ class StepConfig:
     adversarial_weight: weight of the adversarial term in the generator loss.
     label_weights: weight of each label's loss (predictor and AC-GAN head).
     predictor_tx: the predictor's optimizer when it trains alongside the critic; None: frozen.
+    skip_nonfinite: drop an update whose loss or gradients are not finite (`guard_update`).
   """
   generator: nn.Module
   critic: nn.Module
@@ -116,6 +117,7 @@ class StepConfig:
   adversarial_weight: float = 1.0
   label_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
   predictor_tx: optax.GradientTransformation | None = None
+  skip_nonfinite: bool = False
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -274,13 +276,15 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
   (loss, (metrics, critic_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.critic_params)
   grads = lax.pmean(grads, AXIS_NAME)
+  grad_norm = optax.tree.norm(grads)
   updates, opt_state = cfg.critic_tx.update(grads, state.critic_opt_state, state.critic_params)
   params = optax.apply_updates(state.critic_params, updates)
   if cfg.weight_clip:
     params = losses.clip_weights(params, cfg.weight_clip)
-  state = state.replace(critic_params=params, critic_opt_state=opt_state,
-                        critic_batch_stats=critic_stats, generator_batch_stats=batch_stats)
-  return state, {'critic_loss': loss, **metrics}
+  updated = state.replace(critic_params=params, critic_opt_state=opt_state,
+                          critic_batch_stats=critic_stats, generator_batch_stats=batch_stats)
+  return (guard_update(cfg, state, updated, loss, grad_norm),
+          {'critic_loss': loss, 'critic_grad_norm': grad_norm, **metrics})
 
 
 def predictor_update(cfg: StepConfig, state: GANState, real: Array,
@@ -290,8 +294,10 @@ def predictor_update(cfg: StepConfig, state: GANState, real: Array,
   params, batch_stats, opt_state, metrics = predictor_training.train_step(
       cfg.predictor, cfg.predictor_tx, state.predictor_params, state.predictor_batch_stats,
       state.predictor_opt_state, {'images': real, 'labels': labels}, axis_name=AXIS_NAME)
-  state = state.replace(predictor_params=params, predictor_batch_stats=batch_stats,
-                        predictor_opt_state=opt_state)
+  updated = state.replace(predictor_params=params, predictor_batch_stats=batch_stats,
+                          predictor_opt_state=opt_state)
+  # Non-finite gradients make the new parameters non-finite: they stand in for the gradients.
+  state = guard_update(cfg, state, updated, metrics['loss'], optax.tree.norm(params))
   return state, {f'predictor_{name.removeprefix("loss_")}': value
                  for name, value in metrics.items()}
 
@@ -330,15 +336,30 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
   (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.generator_params)
   grads = lax.pmean(grads, AXIS_NAME)
+  grad_norm = optax.tree.norm(grads)
   updates, opt_state = cfg.generator_tx.update(grads, state.generator_opt_state,
                                                state.generator_params)
   params = optax.apply_updates(state.generator_params, updates)
-  state = state.replace(generator_params=params, generator_opt_state=opt_state,
-                        generator_batch_stats=batch_stats)
+  updated = state.replace(generator_params=params, generator_opt_state=opt_state,
+                          generator_batch_stats=batch_stats)
   if cfg.ema_decay:
-    state = state.replace(generator_ema_params=optax.incremental_update(
+    updated = updated.replace(generator_ema_params=optax.incremental_update(
         params, state.generator_ema_params, step_size=1.0 - cfg.ema_decay))
-  return state, {'generator_loss': loss, **metrics}
+  return (guard_update(cfg, state, updated, loss, grad_norm),
+          {'generator_loss': loss, 'generator_grad_norm': grad_norm, **metrics})
+
+
+def guard_update(cfg: StepConfig, old: GANState, new: GANState, loss: Array,
+                 grad_norm: Array) -> GANState:
+  """`new`, the state after one update, with the update counted in `nonfinite_updates` when
+  its loss (averaged over devices, so that every device decides alike) or its gradients' norm
+  (the same on every device) is not finite; with `cfg.skip_nonfinite` such an update is
+  dropped: `old` is kept, but for the count. (A norm that overflows float32 counts as
+  non-finite.)"""
+  finite = jnp.isfinite(lax.pmean(loss, AXIS_NAME)) & jnp.isfinite(grad_norm)
+  if cfg.skip_nonfinite:
+    new = jax.tree.map(lambda kept, dropped: jnp.where(finite, kept, dropped), new, old)
+  return new.replace(nonfinite_updates=old.nonfinite_updates + (~finite).astype(jnp.int32))
 
 
 def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, *,
@@ -349,7 +370,7 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   updated after each critic update and judges the fakes with the state's variables instead.
 
   Returns the new state and device-averaged metrics of the last critic (and predictor) update
-  and of the generator update.
+  and of the generator update, with the run's count of non-finite updates (`guard_update`).
   """
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
@@ -370,8 +391,10 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
                                               predictor_variables,
                                               jax.random.fold_in(step_key, cfg.n_critic))
-  metrics = {**jax.tree.map(lambda m: m[-1], critic_metrics), **generator_metrics}
-  return state.replace(step=state.step + 1), lax.pmean(metrics, AXIS_NAME)
+  metrics = lax.pmean({**jax.tree.map(lambda m: m[-1], critic_metrics), **generator_metrics},
+                      AXIS_NAME)
+  return (state.replace(step=state.step + 1),
+          {**metrics, 'nonfinite_updates': state.nonfinite_updates})
 
 
 def make_parallel_iteration(cfg: StepConfig, devices: list[jax.Device]

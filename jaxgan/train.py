@@ -4,16 +4,22 @@ Everything experiment-specific (model, loss, data, predictor) comes from the con
 through registries; this file knows none of them by name.
 
 Workdir layout:
-  config.json            the run's configuration
+  config.json            the run's configuration (a run of another configuration is refused:
+                         `claim_workdir`)
   dataset.json           dataset facts the run depends on (normalisation, shapes, split sizes)
   predictor/             the pretrained auxiliary predictor (unless `predictor.checkpoint` is set;
                          frozen, or the start of one trained alongside, in the checkpoints)
-  checkpoints/<step>/    Orbax checkpoints of the GAN state
+  checkpoints/<step>/    Orbax checkpoints of the GAN state (damaged ones are moved to
+                         damaged_checkpoints/: jaxgan/checkpoint.py)
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
 """
 
+import contextlib
 import dataclasses
 import os
+import signal
+import threading
+import time
 from typing import Any
 
 import flax.linen as nn
@@ -24,6 +30,7 @@ from absl import logging
 
 from jaxgan import assembly
 from jaxgan import checkpoint
+from jaxgan import configs
 from jaxgan import evaluate
 from jaxgan import image_samplers
 from jaxgan import logs
@@ -35,6 +42,18 @@ from jaxgan.data import dataset as data_lib
 from jaxgan.data import pilots
 from jaxgan.data import pipeline
 
+
+NONFINITE_MODES = ('stop', 'skip')  # `train.nonfinite`
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Preempted(Exception):
+  """Training stopped on SIGTERM or SIGINT after saving the checkpoint of `step`."""
+
+  def __init__(self, step: int, signum: int):
+    super().__init__(f'stopped by {signal.Signals(signum).name} at step {step}, its checkpoint '
+                     'saved: run the same command again to continue')
+    self.step, self.signum = step, signum
 
 def select_devices(num_devices: int) -> list[jax.Device]:
   """The first `num_devices` local devices (all of them for 0)."""
@@ -64,6 +83,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{assembly.SPECTRAL_NORM}')
   if config.train.dtype not in assembly.DTYPES:
     raise ValueError(f'train.dtype={config.train.dtype!r}; choose one of {assembly.DTYPES}')
+  if config.train.nonfinite not in NONFINITE_MODES:
+    raise ValueError(f'train.nonfinite={config.train.nonfinite!r}; choose one of '
+                     f'{NONFINITE_MODES}')
   if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
   _check_eval_config(config)
@@ -81,8 +103,29 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'eval.num must be >= {evaluate.MIN_IMAGES}, got {config.eval.num}')
 
 
-def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+def claim_workdir(config: ml_collections.ConfigDict, workdir: str,
+                  allow_config_change: bool = False) -> None:
+  """Writes `config.json`, refusing a workdir that holds a run of another configuration.
+
+  Fields in `configs.CONTINUATION_FIELDS` (length, logging cadence) may change. With
+  `allow_config_change` the run continues under the new values, and the old file is kept as
+  `config.replaced-<UTC time>.json`.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      differing = configs.differences(f.read(), config)
+    if differing and not allow_config_change:
+      raise ValueError(f'{workdir} holds a run of another configuration; fields (saved -> now):\n'
+                       f'{configs.describe_differences(differing)}\nUse another --workdir, or '
+                       '--allow_config_change to continue this run with the new values.')
+    if differing:
+      kept = os.path.join(workdir, time.strftime('config.replaced-%Y%m%dT%H%M%SZ.json',
+                                                 time.gmtime()))
+      os.replace(path, kept)
+      logging.warning('Continuing %s with a changed configuration (old one kept in %s):\n%s',
+                      workdir, kept, configs.describe_differences(differing))
+  with open(path, 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
 
 
@@ -126,16 +169,28 @@ def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                                          rows=num_classes if label_dim else 8)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False) -> state_lib.GANState:
   """Trains a GAN as `config` says, in `workdir`, resuming from its latest checkpoint.
+
+  Args:
+    config: the experiment's config.
+    workdir: the run's folder (layout in the module docstring).
+    allow_config_change: continue a run of `workdir` saved with another config (`claim_workdir`).
 
   Returns:
     The final state (host arrays, one copy).
+
+  Raises:
+    FloatingPointError: a non-finite loss, gradient or metric with `train.nonfinite='stop'`,
+      before anything of that step is saved.
+    Preempted: SIGTERM or SIGINT arrived; the checkpoint of the current step is saved.
+    checkpoint.DiskFullError: a checkpoint did not fit on the disk; earlier ones are intact.
   """
   os.makedirs(workdir, exist_ok=True)
   devices = select_devices(config.train.num_devices)
   check_config(config, len(devices))
-  write_config(config, workdir)
+  claim_workdir(config, workdir, allow_config_change)
   logging.info('Training on %d device(s): %s', len(devices), devices)
 
   dataset = data_lib.get_dataset(config.data.name)
@@ -172,7 +227,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
 
 
 def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
-  """Runs iterations from the state's step to `train.num_steps`; returns the final host state."""
+  """Runs iterations from the state's step to `train.num_steps`; returns the final host state.
+
+  Each iteration's metrics are checked (`NonFiniteGuard`) once the next iteration is queued, so
+  the host never idles the devices, and at once where the step logs, samples, saves or
+  evaluates: nothing non-finite is written in 'stop' mode.
+  """
   train_cfg, num_steps = run.config.train, run.num_steps
   first_step = int(state.step)
   if first_step >= num_steps:
@@ -183,38 +243,99 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   replicated_predictor = steps.replicate(run.predictor_variables, run.devices)
   writer = logs.MetricWriter(run.workdir)
   progress = logs.Progress(first_step, num_steps)
+  guard = NonFiniteGuard(train_cfg.nonfinite, int(state.nonfinite_updates))
+  unchecked = None  # (step, metrics) of the previous iteration
   try:
-    for step in range(first_step, num_steps):
-      batch = pipeline.training_batch(run.data.train, train_cfg.batch_size, run.config.data.seed,
-                                      step, run.data.normalisation, len(run.devices))
-      replicated, metrics = iteration(replicated, batch, replicated_predictor)
-      done = step + 1
-      epoch_end = done % run.steps_per_epoch == 0
-      if _due(done, train_cfg.log_every, num_steps) or done == first_step + 1:
-        scalars = {k: float(v[0]) for k, v in jax.device_get(metrics).items()}
-        _check_finite(done, scalars)
-        writer.write_scalars(done, scalars)
-        progress.report(done, scalars)
-      sample = (_due(done, train_cfg.sample_every, num_steps)
-                or epoch_end and train_cfg.sample_each_epoch)
-      save = (_due(done, train_cfg.checkpoint_every, num_steps)
-              or epoch_end and train_cfg.checkpoint_each_epoch)
-      assess = run.evaluator is not None and _due(done, run.config.eval.every, num_steps)
-      host_state = _host_state(replicated) if sample or save or assess else None  # one copy
-      if sample:
-        response = run.sampler.write(host_state, done, run.workdir, writer,
-                                     run.data.normalisation)
-        logging.info('Sample grid at step %d: %s', done, response)
-      if save:
-        run.checkpointer.save(done, host_state)
-      if assess:
-        scores = run.evaluator(host_state, done)
-        writer.write_scalars(done, scores)
-        logging.info('Evaluation at step %d: %s', done,
-                     {name: scores.get(f'eval_{name}') for name in evaluate.HEADLINE})
+    with stop_requests() as received:
+      for step in range(first_step, num_steps):
+        batch = pipeline.training_batch(run.data.train, train_cfg.batch_size,
+                                        run.config.data.seed, step, run.data.normalisation,
+                                        len(run.devices))
+        replicated, metrics = iteration(replicated, batch, replicated_predictor)
+        if unchecked:
+          guard.check(*unchecked)  # waits for the previous iteration only
+        done = step + 1
+        unchecked = (done, metrics)
+        epoch_end = done % run.steps_per_epoch == 0
+        log = _due(done, train_cfg.log_every, num_steps) or done == first_step + 1
+        sample = (_due(done, train_cfg.sample_every, num_steps)
+                  or epoch_end and train_cfg.sample_each_epoch)
+        save = (_due(done, train_cfg.checkpoint_every, num_steps)
+                or epoch_end and train_cfg.checkpoint_each_epoch or bool(received))
+        assess = run.evaluator is not None and _due(done, run.config.eval.every, num_steps)
+        if not (log or sample or save or assess):
+          continue
+        scalars, unchecked = guard.check(*unchecked), None
+        if log:
+          writer.write_scalars(done, scalars)
+          progress.report(done, scalars)
+        host_state = _host_state(replicated) if sample or save or assess else None  # one copy
+        if sample:
+          response = run.sampler.write(host_state, done, run.workdir, writer,
+                                       run.data.normalisation)
+          logging.info('Sample grid at step %d: %s', done, response)
+        if save:
+          run.checkpointer.save(done, host_state)
+        if assess:
+          scores = run.evaluator(host_state, done)
+          writer.write_scalars(done, scores)
+          logging.info('Evaluation at step %d: %s', done,
+                       {name: scores.get(f'eval_{name}') for name in evaluate.HEADLINE})
+        if received and done < num_steps:
+          raise Preempted(done, received[0])
   finally:
     writer.close()
   return _host_state(replicated)
+
+
+@contextlib.contextmanager
+def stop_requests():
+  """While the block runs, SIGTERM and SIGINT append their number to the yielded list instead of
+  stopping the process (the loop then saves and stops); a second SIGINT interrupts at once.
+  Outside the main thread, where Python cannot set handlers, signals keep theirs."""
+  received = []
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+
+  def request_stop(signum, frame):
+    del frame
+    received.append(signum)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    logging.warning('%s: saving a checkpoint after this step, then stopping (Ctrl-C again stops '
+                    'without saving)', signal.Signals(signum).name)
+
+  previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
+  try:
+    yield received
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+
+
+class NonFiniteGuard:
+  """Checks iterations' metrics for non-finite values and non-finite updates
+  (`nonfinite_updates`, `steps.guard_update`): mode 'stop' raises FloatingPointError naming the
+  step and the quantities; mode 'skip' (the step dropped those updates) logs a warning."""
+
+  def __init__(self, mode: str, nonfinite_updates: int):
+    self.mode, self.nonfinite_updates = mode, nonfinite_updates
+
+  def check(self, step: int, metrics: dict[str, jax.Array]) -> dict[str, float]:
+    """Host scalars of one iteration's (replicated) metrics, after checking them."""
+    scalars = {name: float(value[0]) for name, value in jax.device_get(metrics).items()}
+    count = int(scalars['nonfinite_updates'])
+    new, self.nonfinite_updates = count - self.nonfinite_updates, count
+    bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
+    if self.mode == 'skip':
+      if new:
+        logging.warning('Step %d: skipped %d update(s) with a non-finite loss or gradient (%d in '
+                        'the run); non-finite: %s', step, new, count, ', '.join(bad))
+    elif bad or new:
+      raise FloatingPointError(
+          f'non-finite {", ".join(bad) or "gradients"} at step {step}; nothing of this step was '
+          'saved, the last checkpoint is intact (train.nonfinite=\'skip\' skips such updates)')
+    return scalars
 
 
 def _due(step: int, every: int, last: int) -> bool:
@@ -230,10 +351,3 @@ def _host_state(replicated: state_lib.GANState) -> state_lib.GANState:
   memory that the sampler or Orbax's asynchronous save still reads.
   """
   return jax.tree.map(lambda x: np.array(x[0], copy=True), replicated)
-
-
-def _check_finite(step: int, scalars: dict[str, float]) -> None:
-  bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
-  if bad:
-    raise FloatingPointError(f'non-finite {", ".join(bad)} at step {step}; '
-                             'the last checkpoint is intact')
