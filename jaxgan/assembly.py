@@ -17,6 +17,7 @@ import optax
 from absl import logging
 
 from jaxgan import conditioning
+from jaxgan import distributed
 from jaxgan import losses
 from jaxgan import models
 from jaxgan import predictor_training
@@ -56,15 +57,16 @@ def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty
 
 
 def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
-  """Loads the splits and records their facts in `<workdir>/dataset.json`."""
+  """Loads the splits and records their facts in `<workdir>/dataset.json` (process 0 writes it)."""
   train, validation = data_lib.load_splits(data_config)
   normalisation = pipeline.Normalisation(
       data_config.image_scale or pipeline.noise_scale(train), data_config.transform)
   facts = {'image_scale': normalisation.scale, 'transform': normalisation.transform,
            'image_shape': list(train.image_shape),
            'num_train': len(train), 'num_validation': len(validation)}
-  with open(os.path.join(workdir, 'dataset.json'), 'w') as f:
-    json.dump(facts, f, indent=2)
+  if distributed.is_writer():
+    with open(os.path.join(workdir, 'dataset.json'), 'w') as f:
+      json.dump(facts, f, indent=2)
   logging.info('Data: %s', facts)
   return RunData(train, validation, normalisation)
 
@@ -79,9 +81,17 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
   """The predictor module of the training step and its starting variables (trained now if none
-  is saved)."""
-  variables = predictor_training.train_or_load_predictor(
-      config.predictor, data.train, data.validation, data.normalisation.forward, workdir)
+  is saved).
+
+  In a multi-process run, process 0 alone trains or loads (and saves) the predictor, and every
+  process gets its variables exactly (`distributed.from_process_zero`).
+  """
+  model = predictor_lib.predictor_from_config(config.predictor)
+  shapes = jax.eval_shape(predictor_training.init_variables, model, data.train.image_shape, 0)
+  variables = distributed.from_process_zero(
+      lambda: predictor_training.train_or_load_predictor(
+          config.predictor, data.train, data.validation, data.normalisation.forward, workdir),
+      shapes)
   return predictor_lib.predictor_from_config(config.predictor, axis_name=steps.AXIS_NAME), variables
 
 

@@ -26,6 +26,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
+
+from jaxgan import distributed
 
 T = TypeVar('T')
 
@@ -97,15 +100,18 @@ class Checkpointer:
     """Moves damaged steps to DAMAGED_FOLDER (a later save may write the same step again)."""
     if not steps:
       return
-    damaged = os.path.join(os.path.dirname(self.directory), DAMAGED_FOLDER)
-    os.makedirs(damaged, exist_ok=True)
-    for step in steps:
-      target = os.path.join(damaged, str(step))
-      suffix = 1
-      while os.path.exists(target):
-        target, suffix = os.path.join(damaged, f'{step}.{suffix}'), suffix + 1
-      shutil.move(os.path.join(self.directory, str(step)), target)
-      logging.warning('Moved damaged checkpoint %d to %s', step, target)
+    if distributed.is_writer():  # one process moves them, the others wait for it
+      damaged = os.path.join(os.path.dirname(self.directory), DAMAGED_FOLDER)
+      os.makedirs(damaged, exist_ok=True)
+      for step in steps:
+        target = os.path.join(damaged, str(step))
+        suffix = 1
+        while os.path.exists(target):
+          target, suffix = os.path.join(damaged, f'{step}.{suffix}'), suffix + 1
+        shutil.move(os.path.join(self.directory, str(step)), target)
+        logging.warning('Moved damaged checkpoint %d to %s', step, target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('jaxgan: damaged checkpoints set aside')
     self._manager.reload()
 
 

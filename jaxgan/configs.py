@@ -81,7 +81,7 @@ def base_config() -> ml_collections.ConfigDict:
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
   train.n_critic = 5  # Critic updates per generator update, all on the iteration's real batch.
-  train.num_devices = 0  # Local devices to use; 0 = all.
+  train.num_devices = 0  # Devices to use on each process; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
   train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).

@@ -10,6 +10,8 @@ source). A saved predictor is a directory holding
 
 It is written under a temporary name and renamed when complete, so an existing directory is
 either a whole predictor or not ours: loading it never retrains, it fails naming the path.
+Saving and loading involve this process alone (variables saved as host numpy arrays), so that in
+a multi-process run process 0 can do it while the others wait (`assembly.prepare_predictor`).
 
 Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over `num_steps`
 (short runs end at a settled point without tuning a schedule), batches drawn without replacement
@@ -39,6 +41,7 @@ import optax
 import orbax.checkpoint as ocp
 from jax import lax
 
+from jaxgan import distributed
 from jaxgan import losses
 from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
@@ -255,8 +258,9 @@ def save_predictor(path: str, variables: PyTree, architecture_fields: Mapping[st
   staging = f'{path}.partial'
   shutil.rmtree(staging, ignore_errors=True)  # left over by an interrupted save
   os.makedirs(staging)
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(staging, VARIABLES_DIR), variables)
+  local = distributed.this_process_only()  # one process saves it, also in a multi-process run
+  with ocp.StandardCheckpointer(multiprocessing_options=local) as checkpointer:
+    checkpointer.save(os.path.join(staging, VARIABLES_DIR), jax.tree.map(np.asarray, variables))
     checkpointer.wait_until_finished()
   _write_json(os.path.join(staging, CONFIG_FILE), dict(architecture_fields))
   _write_json(os.path.join(staging, METRICS_FILE), dict(metrics))
@@ -284,7 +288,8 @@ def load_predictor(path: str, config: ml_collections.ConfigDict,
   model = predictor_lib.predictor_from_config(_saved_architecture(path, config))
   target = jax.eval_shape(init_variables, model, tuple(image_shape), 0)
   try:
-    with ocp.StandardCheckpointer() as checkpointer:
+    local = distributed.this_process_only()
+    with ocp.StandardCheckpointer(multiprocessing_options=local) as checkpointer:
       return checkpointer.restore(variables_path, target)
   except Exception as error:  # orbax raises many types for unreadable or mismatched files
     raise ValueError(f'cannot restore the predictor saved in {path}: {error}') from error

@@ -402,7 +402,9 @@ def make_parallel_iteration(cfg: StepConfig, devices: list[jax.Device]
   """`train_iteration` pmap-ed over `devices`; the state argument is donated.
 
   Inputs carry a leading device axis: the replicated state and predictor variables, and the
-  batch split into (num_devices, per_device_batch, ...).
+  batch split into (num_devices, per_device_batch, ...). With several processes, `devices` (the
+  same list on every process) spans them all and each process passes and gets back only the
+  entries of its own devices, in their order in `devices`.
   """
   return jax.pmap(functools.partial(train_iteration, cfg=cfg), axis_name=AXIS_NAME,
                   devices=devices, donate_argnums=(0,))
@@ -413,9 +415,11 @@ def replicate(tree: PyTree, devices: list[jax.Device]) -> PyTree:
 
   `flax.jax_utils.replicate` yields arrays whose sharding differs from pmap outputs, which makes
   the step compile a second time on its second call; an identity pmap over the same devices
-  gives the step's own output layout, so the step compiles once.
+  gives the step's own output layout, so the step compiles once. With several processes, every
+  process calls it with the same `devices` and gets copies on its own devices only.
   """
   if not jax.tree.leaves(tree):
     return tree  # e.g. no predictor: nothing to place
-  stacked = jax.tree.map(lambda x: np.stack([np.asarray(x)] * len(devices)), tree)
+  local = sum(device.process_index == jax.process_index() for device in devices)
+  stacked = jax.tree.map(lambda x: np.stack([np.asarray(x)] * local), tree)
   return jax.pmap(lambda x: x, axis_name=AXIS_NAME, devices=devices)(stacked)

@@ -1,7 +1,8 @@
 """The one training loop: restore-or-initialise, iterate, log, sample, checkpoint.
 
 Everything experiment-specific (model, loss, data, predictor) comes from the config and plugs in
-through registries; this file knows none of them by name.
+through registries; this file knows none of them by name. With several processes, all run every
+step and checkpoint together and process 0 alone writes the other files (`jaxgan.distributed`).
 
 Workdir layout:
   config.json            the run's configuration (a run of another configuration is refused:
@@ -27,10 +28,12 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from jaxgan import assembly
 from jaxgan import checkpoint
 from jaxgan import configs
+from jaxgan import distributed
 from jaxgan import evaluate
 from jaxgan import image_samplers
 from jaxgan import logs
@@ -56,12 +59,18 @@ class Preempted(Exception):
     self.step, self.signum = step, signum
 
 def select_devices(num_devices: int) -> list[jax.Device]:
-  """The first `num_devices` local devices (all of them for 0)."""
-  available = jax.local_devices()
-  if num_devices > len(available):
-    raise ValueError(f'train.num_devices={num_devices} but only {len(available)} local devices '
-                     f'exist: {available}')
-  return available[:num_devices or len(available)]
+  """The devices the step is pmap-ed over: the first `num_devices` local devices of every process
+  (0: all of them, or as many as the process with the fewest has), process by process.
+
+  Every process gets the same list, as `jax.pmap` requires; with one process, its local devices.
+  """
+  by_process = [[device for device in jax.devices() if device.process_index == index]
+                for index in range(jax.process_count())]
+  fewest = min(len(devices) for devices in by_process)
+  if num_devices > fewest:
+    raise ValueError(f'train.num_devices={num_devices} but only {fewest} local devices '
+                     f'exist: {jax.local_devices()}')
+  return [device for devices in by_process for device in devices[:num_devices or fewest]]
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -119,14 +128,16 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str,
       raise ValueError(f'{workdir} holds a run of another configuration; fields (saved -> now):\n'
                        f'{configs.describe_differences(differing)}\nUse another --workdir, or '
                        '--allow_config_change to continue this run with the new values.')
-    if differing:
+    if differing and distributed.is_writer():
       kept = os.path.join(workdir, time.strftime('config.replaced-%Y%m%dT%H%M%SZ.json',
                                                  time.gmtime()))
       os.replace(path, kept)
       logging.warning('Continuing %s with a changed configuration (old one kept in %s):\n%s',
                       workdir, kept, configs.describe_differences(differing))
-  with open(path, 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
+  if distributed.is_writer():  # atomically: the other processes may be reading it
+    with open(path + '.tmp', 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+    os.replace(path + '.tmp', path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,7 +222,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
   num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
-  evaluator = evaluate.PeriodicEvaluation(config, workdir, data) if config.eval.every else None
+  evaluator = (evaluate.PeriodicEvaluation(config, workdir, data)
+               if config.eval.every and distributed.is_writer() else None)
   # A predictor trained alongside lives in the state; the step's argument is for a frozen one.
   frozen_predictor = {} if step_config.predictor_tx else predictor_variables
   run = Run(config, workdir, devices, step_config, frozen_predictor, data, checkpointer,
@@ -221,8 +233,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = _loop(run, checkpointer.restore_or(initial))
   finally:
     checkpointer.close()
-  logs.save_animation(os.path.join(workdir, 'samples'),
-                      os.path.join(workdir, 'samples', 'progress.gif'))
+  if distributed.is_writer():
+    logs.save_animation(os.path.join(workdir, 'samples'),
+                        os.path.join(workdir, 'samples', 'progress.gif'))
   return state
 
 
@@ -241,7 +254,8 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   iteration = steps.make_parallel_iteration(run.step_config, run.devices)
   replicated = steps.replicate(state, run.devices)
   replicated_predictor = steps.replicate(run.predictor_variables, run.devices)
-  writer = logs.MetricWriter(run.workdir)
+  is_writer = distributed.is_writer()  # the others run every step and checkpoint, write nothing
+  writer = logs.MetricWriter(run.workdir) if is_writer else None
   progress = logs.Progress(first_step, num_steps)
   guard = NonFiniteGuard(train_cfg.nonfinite, int(state.nonfinite_updates))
   unchecked = None  # (step, metrics) of the previous iteration
@@ -250,23 +264,25 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
       for step in range(first_step, num_steps):
         batch = pipeline.training_batch(run.data.train, train_cfg.batch_size,
                                         run.config.data.seed, step, run.data.normalisation,
-                                        len(run.devices))
+                                        len(run.devices), jax.process_index(),
+                                        jax.process_count())
         replicated, metrics = iteration(replicated, batch, replicated_predictor)
         if unchecked:
           guard.check(*unchecked)  # waits for the previous iteration only
         done = step + 1
         unchecked = (done, metrics)
         epoch_end = done % run.steps_per_epoch == 0
+        stop = _stop_signal(received, done)
         log = _due(done, train_cfg.log_every, num_steps) or done == first_step + 1
-        sample = (_due(done, train_cfg.sample_every, num_steps)
-                  or epoch_end and train_cfg.sample_each_epoch)
+        sample = is_writer and (_due(done, train_cfg.sample_every, num_steps)
+                                or epoch_end and train_cfg.sample_each_epoch)
         save = (_due(done, train_cfg.checkpoint_every, num_steps)
-                or epoch_end and train_cfg.checkpoint_each_epoch or bool(received))
+                or epoch_end and train_cfg.checkpoint_each_epoch or stop is not None)
         assess = run.evaluator is not None and _due(done, run.config.eval.every, num_steps)
         if not (log or sample or save or assess):
           continue
         scalars, unchecked = guard.check(*unchecked), None
-        if log:
+        if log and is_writer:
           writer.write_scalars(done, scalars)
           progress.report(done, scalars)
         host_state = _host_state(replicated) if sample or save or assess else None  # one copy
@@ -281,20 +297,35 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
           writer.write_scalars(done, scores)
           logging.info('Evaluation at step %d: %s', done,
                        {name: scores.get(f'eval_{name}') for name in evaluate.HEADLINE})
-        if received and done < num_steps:
-          raise Preempted(done, received[0])
+        if stop is not None and done < num_steps:
+          raise Preempted(done, stop)
   finally:
-    writer.close()
+    if is_writer:
+      writer.close()
   return _host_state(replicated)
+
+
+def _stop_signal(received: list[int], step: int) -> int | None:
+  """The signal that asks the run to save and stop after `step`, or None.
+
+  One process: the first that `stop_requests` received. Several: SIGTERM once JAX's preemption
+  service (started by `jax.distributed`, which catches SIGTERM on every process) has made all
+  processes agree on this step, so that they save the same step together.
+  """
+  if jax.process_count() == 1:
+    return received[0] if received else None
+  return signal.SIGTERM if multihost_utils.reached_preemption_sync_point(step) else None
 
 
 @contextlib.contextmanager
 def stop_requests():
   """While the block runs, SIGTERM and SIGINT append their number to the yielded list instead of
   stopping the process (the loop then saves and stops); a second SIGINT interrupts at once.
-  Outside the main thread, where Python cannot set handlers, signals keep theirs."""
+  Outside the main thread, where Python cannot set handlers, and in multi-process runs, where
+  JAX's preemption service handles SIGTERM (`_stop_signal`), signals keep their handlers."""
   received = []
-  if threading.current_thread() is not threading.main_thread():
+  if (threading.current_thread() is not threading.main_thread()
+      or jax.process_count() > 1):
     yield received
     return
 

@@ -1,7 +1,8 @@
-"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU."""
+"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU, and a tinier one."""
 
 import ml_collections
 
+from experiments import mixture2d
 from jaxgan import configs
 
 
@@ -24,5 +25,19 @@ def tiny_config(**train_overrides) -> ml_collections.ConfigDict:
   config.train.log_every = 1
   config.train.sample_every = 2
   config.train.checkpoint_every = 2
+  config.train.update(train_overrides)
+  return config
+
+
+def tiny_mixture_config(**train_overrides) -> ml_collections.ConfigDict:
+  """The 2-D mixture pilot with 16-unit networks, 64 points and a gradient penalty: a run that
+  compiles in seconds, for tests that start several processes."""
+  config = mixture2d.get_config()
+  config.data.num_examples = 64
+  config.model.generator_features = (16, 16, 2)
+  config.model.critic_features = (16, 16)
+  config.loss.update(penalty='gp')
+  config.train.update(batch_size=8, num_steps=2, num_devices=1, log_every=1, sample_every=2,
+                      checkpoint_every=1)
   config.train.update(train_overrides)
   return config

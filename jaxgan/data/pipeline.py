@@ -8,7 +8,8 @@ robust noise level of the training pixels (1.4826 x their median absolute deviat
 
 The order is a pure function of (seed, step): batch `step` comes from epoch
 `step // steps_per_epoch` of a permutation drawn from (seed, epoch). A resumed run therefore
-continues exactly the order of an uninterrupted one, with no iterator state to save.
+continues exactly the order of an uninterrupted one, with no iterator state to save. With several
+processes, each computes the same order and reads only its own part of every batch.
 """
 
 import dataclasses
@@ -77,9 +78,24 @@ def shard(array: np.ndarray, num_devices: int) -> np.ndarray:
   return array.reshape((num_devices, array.shape[0] // num_devices) + array.shape[1:])
 
 
+def process_part(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+  """Part `process_index` of `process_count` equal consecutive parts of a batch's `indices`."""
+  size = len(indices) // process_count
+  return indices[process_index * size:(process_index + 1) * size]
+
+
 def training_batch(split: Split, batch_size: int, seed: int, step: int,
-                   normalisation: Normalisation, num_devices: int) -> dict:
-  """Batch `step`: images in network units, everything split over `num_devices`."""
-  batch = split.take(batch_indices(len(split), batch_size, seed, step))
-  return {'images': shard(normalisation.forward(batch.images), num_devices),
-          'labels': {k: shard(v, num_devices) for k, v in batch.labels.items()}}
+                   normalisation: Normalisation, num_devices: int, process_index: int = 0,
+                   process_count: int = 1) -> dict:
+  """This process's share of batch `step`: images in network units, split over its devices.
+
+  The global batch of `batch_size` examples is split over `num_devices` devices, those of all
+  `process_count` processes, `num_devices // process_count` each, process by process. Its indices
+  are the same on every process; process `process_index` reads only its part (`process_part`)
+  and returns it as (local devices, batch_size // num_devices, ...).
+  """
+  indices = batch_indices(len(split), batch_size, seed, step)
+  batch = split.take(process_part(indices, process_index, process_count))
+  local_devices = num_devices // process_count
+  return {'images': shard(normalisation.forward(batch.images), local_devices),
+          'labels': {k: shard(v, local_devices) for k, v in batch.labels.items()}}
