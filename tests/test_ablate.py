@@ -142,7 +142,9 @@ def test_shipped_sweeps_fit_the_default_config(tmp_path, path):
   for run in planned:
     seeds.setdefault(ablate.run_name(run.setting), []).append(run.config.seed)
     assert run.config.predictor.checkpoint == str(tmp_path / 'predictor')  # shared
-  assert len(seeds) > 1 and all(sorted(found) == [0, 1, 2] for found in seeds.values())
+  # Several seeds, the same for every setting.
+  assert len(seeds) > 1 and len({tuple(sorted(found)) for found in seeds.values()}) == 1
+  assert all(len(set(found)) == len(found) >= 2 for found in seeds.values())
 
 
 def test_loss_sweep_has_the_six_losses():
