@@ -254,11 +254,7 @@ def _write_json(path: str, content: Any) -> None:
 
 def check_same_experiment(run: Run) -> None:
   """Refuses a run folder holding a run of another config (see the module docstring)."""
-  path = os.path.join(run.workdir, 'config.json')
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    differing = configs.differences(f.read(), run.config)
+  differing = train.saved_config_differences(run.config, run.workdir)
   if differing:
     raise ValueError(f'{run.workdir} holds a run of another configuration; use another '
                      f'--workdir, or delete that folder. Differing fields (saved -> this run):\n'

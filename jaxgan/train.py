@@ -58,6 +58,7 @@ class Preempted(Exception):
                      'saved: run the same command again to continue')
     self.step, self.signum = step, signum
 
+
 def select_devices(num_devices: int) -> list[jax.Device]:
   """The devices the step is pmap-ed over: the first `num_devices` local devices of every process
   (0: all of them, or as many as the process with the fewest has), process by process.
@@ -112,6 +113,17 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'eval.num must be >= {evaluate.MIN_IMAGES}, got {config.eval.num}')
 
 
+def saved_config_differences(config: ml_collections.ConfigDict,
+                             workdir: str) -> dict[str, tuple[Any, Any]]:
+  """`configs.differences` between the run saved in `workdir` (its config.json) and `config`;
+  empty when `workdir` holds no run."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return configs.differences(f.read(), config)
+
+
 def claim_workdir(config: ml_collections.ConfigDict, workdir: str,
                   allow_config_change: bool = False) -> None:
   """Writes `config.json`, refusing a workdir that holds a run of another configuration.
@@ -121,14 +133,13 @@ def claim_workdir(config: ml_collections.ConfigDict, workdir: str,
   `config.replaced-<UTC time>.json`.
   """
   path = os.path.join(workdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      differing = configs.differences(f.read(), config)
-    if differing and not allow_config_change:
+  differing = saved_config_differences(config, workdir)
+  if differing:
+    if not allow_config_change:
       raise ValueError(f'{workdir} holds a run of another configuration; fields (saved -> now):\n'
                        f'{configs.describe_differences(differing)}\nUse another --workdir, or '
                        '--allow_config_change to continue this run with the new values.')
-    if differing and distributed.is_writer():
+    if distributed.is_writer():
       kept = os.path.join(workdir, time.strftime('config.replaced-%Y%m%dT%H%M%SZ.json',
                                                  time.gmtime()))
       os.replace(path, kept)

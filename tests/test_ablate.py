@@ -305,3 +305,17 @@ def test_telescope_runs_are_evaluated_and_share_one_judge(tmp_path, monkeypatch)
   assert row['c2st_auc_std'] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
   ablate.run_sweep(config, ablate.with_seeds([{}], [0, 1]), workdir, eval_num=30)
   assert calls[1:] == [('seed=0', 30, None), ('seed=1', 30, None)]  # evaluated again
+
+
+def test_a_run_folder_of_another_config_is_refused_naming_the_field(tmp_path):
+  run, = ablate.plan(mixture_config(), [{'seed': 0}], str(tmp_path))
+  other = copy.deepcopy(run.config)
+  other.loss.gp_weight = 5.0
+  other.train.num_steps = 99  # a length change alone is allowed
+  os.makedirs(run.workdir)
+  train.claim_workdir(other, run.workdir)
+  with pytest.raises(ValueError, match=r'loss.gp_weight: 5.0 -> 10.0'):
+    ablate.check_same_experiment(run)
+  other.loss.gp_weight = run.config.loss.gp_weight
+  train.claim_workdir(other, run.workdir, allow_config_change=True)
+  ablate.check_same_experiment(run)
