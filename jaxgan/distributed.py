@@ -31,6 +31,7 @@ Who does what, once started:
   still be writing. The others wait in that collective meanwhile.
 """
 
+import itertools
 import os
 from typing import Any, Callable, Mapping
 
@@ -102,12 +103,18 @@ def is_writer() -> bool:
   return jax.process_index() == 0
 
 
+COMPUTE_TIMEOUT_S = 24 * 3600  # how long `from_process_zero` waits for process 0
+_BARRIERS = itertools.count()  # a barrier's name may serve once: the calls are numbered
+
+
 def from_process_zero(compute: Callable[[], PyTree], shapes: PyTree) -> PyTree:
   """`compute()` run on process 0 only, its result handed to every process.
 
-  With several processes, every process must call this at the same point: the others wait in the
-  collective until process 0 has finished `compute`, then receive its result exactly, as host
-  numpy arrays.
+  With several processes, every process must call this at the same point: the others wait at a
+  barrier of the coordination service (up to COMPUTE_TIMEOUT_S) until process 0 has finished
+  `compute`, then receive its result exactly, as host numpy arrays, in one collective. (Waiting
+  in the collective itself failed on CPU with Gloo's connection timeout when process 0's
+  `compute` ran long.)
 
   Args:
     compute: makes the pytree of arrays (may write files: it runs once).
@@ -117,6 +124,8 @@ def from_process_zero(compute: Callable[[], PyTree], shapes: PyTree) -> PyTree:
     return compute()
   value = (compute() if is_writer()
            else jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes))
+  ocp.multihost.get_barrier_sync_fn()(key=f'jaxgan_from_process_zero_{next(_BARRIERS)}',
+                                      timeout_ms=COMPUTE_TIMEOUT_S * 1000)
   return multihost_utils.broadcast_one_to_all(value, is_source=is_writer())
 
 
