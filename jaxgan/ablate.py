@@ -57,7 +57,6 @@ import csv
 import dataclasses
 import functools
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
@@ -175,14 +174,7 @@ def load_sweep(path: str) -> list[Overrides]:
     FileNotFoundError: no such file.
     ValueError: no `get_sweep`, or a result that is not a list of dicts with string keys.
   """
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'--sweep={path}: no such file')
-  spec = importlib.util.spec_from_file_location('jaxgan_sweep', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not callable(getattr(module, 'get_sweep', None)):
-    raise ValueError(f'{path} defines no get_sweep()')
-  runs = module.get_sweep()
+  runs = configs.call_file_function(path, 'get_sweep')
   if not isinstance(runs, list) or not all(
       isinstance(run, dict) and all(isinstance(field, str) for field in run) for run in runs):
     raise ValueError(f'{path}: get_sweep() must return a list of dicts (field -> value)')

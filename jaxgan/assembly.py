@@ -21,6 +21,7 @@ from jaxgan import distributed
 from jaxgan import losses
 from jaxgan import models
 from jaxgan import predictor_training
+from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
@@ -132,6 +133,25 @@ def build_networks(config: ml_collections.ConfigDict,
   return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
                           label_dim=conditions.critic_label_dim,
                           aux_dim=conditions.critic_aux_dim)
+
+
+def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                  predictor_variables=None) -> state_lib.GANState:
+  """The run's state at step 0: fresh parameters drawn from `config.seed`.
+
+  Args:
+    config: the experiment's config.
+    image_shape: (H, W, C) of one example.
+    predictor_variables: the predictor's starting variables, kept in the state when it trains
+      alongside the critic (`predictor.alongside`); ignored otherwise.
+  """
+  generator, critic = build_networks(config)
+  generator_tx, critic_tx = make_optimizers(config)
+  return state_lib.init_state(
+      jax.random.key(config.seed), generator, critic, generator_tx, critic_tx,
+      config.model.latent_dim, conditioning_of(config).generator_label_dim, tuple(image_shape),
+      keep_ema=config.train.ema_decay > 0, predictor_variables=predictor_variables,
+      predictor_tx=predictor_optimizer(config))
 
 
 def build_step_config(config: ml_collections.ConfigDict,

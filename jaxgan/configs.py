@@ -7,7 +7,9 @@ the wrong type.
 """
 
 import copy
+import importlib.util
 import json
+import os
 from typing import Any, Mapping
 
 import ml_collections
@@ -91,6 +93,9 @@ def base_config() -> ml_collections.ConfigDict:
   train.nonfinite = 'stop'  # A non-finite loss or gradient: 'stop' (error) or 'skip' the update.
   train.ema_decay = 0.0  # > 0: keep an EMA of the generator's weights, used for samples (0.999).
   train.dtype = 'float32'  # 'bfloat16': networks compute in bf16; params, losses, penalty float32.
+  # Training examples on every device, batches gathered there: 'auto' (when in memory and at
+  # most a quarter of the devices' memory), 'always' or 'never' (pipeline.keep_on_devices).
+  train.data_on_device = 'auto'
 
   config.predictor = predictor_training.default_config()  # The auxiliary label predictor.
 
@@ -101,6 +106,28 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.lock()
   return config
+
+
+def call_file_function(path: str, name: str) -> Any:
+  """`name()` of the Python file at `path` (an experiment's `get_config`, a sweep's `get_sweep`).
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: the file defines no function `name`.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{path}: no such file')
+  spec = importlib.util.spec_from_file_location(f'jaxgan_file_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not callable(getattr(module, name, None)):
+    raise ValueError(f'{path} defines no {name}()')
+  return getattr(module, name)()
+
+
+def from_file(path: str) -> ml_collections.ConfigDict:
+  """The config that `get_config()` of the experiment file at `path` returns."""
+  return call_file_function(path, 'get_config')
 
 
 def with_overrides(config: ml_collections.ConfigDict,
@@ -114,11 +141,11 @@ def with_overrides(config: ml_collections.ConfigDict,
   return result
 
 
-# Fields that may change when a run continues in its workdir: they change how long it runs and
-# what it writes, not what it computes.
+# Fields that may change when a run continues in its workdir: they change how long it runs, what
+# it writes and where its data lives, not what it computes.
 CONTINUATION_FIELDS = ('train.num_steps', 'train.num_epochs', 'train.log_every',
                        'train.sample_every', 'train.checkpoint_every', 'train.max_to_keep',
-                       'predictor.checkpoint')
+                       'predictor.checkpoint', 'train.data_on_device')
 
 
 def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:

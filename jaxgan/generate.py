@@ -155,16 +155,8 @@ def _state_template(config: ml_collections.ConfigDict,
                     image_shape: tuple[int, ...]) -> state_lib.GANState:
   """Zeros shaped like the run's state, built as `train.train_and_evaluate` builds it (shapes
   only: `jax.eval_shape` skips the costly initialisation)."""
-  generator, critic = assembly.build_networks(config)
-  generator_tx, critic_tx = assembly.make_optimizers(config)
-  init = functools.partial(
-      state_lib.init_state, generator=generator, critic=critic, generator_tx=generator_tx,
-      critic_tx=critic_tx, latent_dim=config.model.latent_dim,
-      label_dim=assembly.conditioning_of(config).generator_label_dim,
-      image_shape=image_shape, keep_ema=config.train.ema_decay > 0,
-      predictor_tx=assembly.predictor_optimizer(config))
-  shapes = jax.eval_shape(init, jax.random.key(config.seed),
-                          predictor_variables=assembly.predictor_shapes(config, image_shape))
+  shapes = jax.eval_shape(functools.partial(assembly.initial_state, config, image_shape),
+                          assembly.predictor_shapes(config, image_shape))
   return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
 
 
