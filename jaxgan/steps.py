@@ -37,7 +37,9 @@ from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
 
 Array = jax.Array
-Batch = Mapping[str, Any]  # {'images': (b, H, W, C), 'labels': {name: (b, ...)}} per device
+# Per device: the examples {'images': (b, H, W, C), 'labels': {name: (b, ...)}}, or rows of
+# examples resident on the device: {'indices': (b,), 'examples': {'images': (N, H, W, C), ...}}.
+Batch = Mapping[str, Any]
 Metrics = dict[str, Array]
 PyTree = Any
 
@@ -98,6 +100,9 @@ class StepConfig:
     label_weights: weight of each label's loss (predictor and AC-GAN head).
     predictor_tx: the predictor's optimizer when it trains alongside the critic; None: frozen.
     skip_nonfinite: drop an update whose loss or gradients are not finite (`guard_update`).
+    critic_unroll: critic updates per step of the scan over them (`lax.scan`'s `unroll`);
+      `jaxgan.benchmark` unrolls all n_critic, because XLA's cost analysis counts a scan's body
+      once whatever its trip count.
   """
   generator: nn.Module
   critic: nn.Module
@@ -118,6 +123,7 @@ class StepConfig:
   label_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
   predictor_tx: optax.GradientTransformation | None = None
   skip_nonfinite: bool = False
+  critic_unroll: int = 1
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -362,6 +368,13 @@ def guard_update(cfg: StepConfig, old: GANState, new: GANState, loss: Array,
   return new.replace(nonfinite_updates=old.nonfinite_updates + (~finite).astype(jnp.int32))
 
 
+def gather_rows(batch: Batch) -> Batch:
+  """The examples of `batch`: itself, or the rows `indices` of the resident `examples`."""
+  if 'indices' not in batch:
+    return batch
+  return jax.tree.map(lambda values: values[batch['indices']], batch['examples'])
+
+
 def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, *,
                     cfg: StepConfig) -> tuple[GANState, Metrics]:
   """n_critic critic updates then one generator update, all on this device's share of `batch`.
@@ -372,6 +385,7 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   Returns the new state and device-averaged metrics of the last critic (and predictor) update
   and of the generator update, with the run's count of non-finite updates (`guard_update`).
   """
+  batch = gather_rows(batch)
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
                   else jnp.zeros((batch['images'].shape[0], 0), jnp.float32))
@@ -385,7 +399,8 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
     carry, predictor_metrics = predictor_update(cfg, carry, batch['images'], batch['labels'])
     return carry, {**metrics, **predictor_metrics}
 
-  state, critic_metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic))
+  state, critic_metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic),
+                                   unroll=cfg.critic_unroll)
   if cfg.predictor_tx is not None:
     predictor_variables = state.predictor_variables
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
@@ -414,12 +429,22 @@ def replicate(tree: PyTree, devices: list[jax.Device]) -> PyTree:
   """Host pytree -> one copy per device, laid out exactly as the pmap-ed step returns its state.
 
   `flax.jax_utils.replicate` yields arrays whose sharding differs from pmap outputs, which makes
-  the step compile a second time on its second call; an identity pmap over the same devices
-  gives the step's own output layout, so the step compiles once. With several processes, every
-  process calls it with the same `devices` and gets copies on its own devices only.
+  the step compile a second time on its second call; the sharding of an identity pmap's output
+  over the same devices does not. Each leaf is copied to each device from the host once (no
+  stacked host copy, so a large leaf such as resident training data needs no extra host
+  memory). With several processes, every process calls it with the same `devices` and gets
+  copies on its own devices only.
   """
   if not jax.tree.leaves(tree):
     return tree  # e.g. no predictor: nothing to place
-  local = sum(device.process_index == jax.process_index() for device in devices)
-  stacked = jax.tree.map(lambda x: np.stack([np.asarray(x)] * local), tree)
-  return jax.pmap(lambda x: x, axis_name=AXIS_NAME, devices=devices)(stacked)
+  local = [device for device in devices if device.process_index == jax.process_index()]
+  sharding = jax.pmap(lambda x: x, axis_name=AXIS_NAME, devices=devices)(
+      np.zeros(len(local), np.float32)).sharding
+
+  def place(leaf):  # pmap's arrays span this process's devices only
+    leaf = np.asarray(leaf)[None]
+    return jax.make_array_from_single_device_arrays(
+        (len(local), *leaf.shape[1:]), sharding,
+        [jax.device_put(leaf, device) for device in local])
+
+  return jax.tree.map(place, tree)

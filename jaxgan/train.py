@@ -165,6 +165,7 @@ class Run:
   evaluator: evaluate.PeriodicEvaluation | None  # None when `eval.every` is 0
   num_steps: int
   steps_per_epoch: int
+  data_on_device: bool  # the training split is on every device; batches are row indices
 
 
 def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
@@ -217,18 +218,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   dataset = data_lib.get_dataset(config.data.name)
   data = assembly.load_data(config.data, workdir)
+  on_device = pipeline.keep_on_devices(config.train.data_on_device, data.train,
+                                       len(devices) // jax.process_count(), device_memory(devices))
+  logging.info('Training examples %s: %.1f MB in network units', 'on every device' if on_device
+               else 'sent batch by batch', pipeline.examples_in_network_units(data.train) / 1e6)
   conditions = assembly.conditioning_of(config)
   predictor, predictor_variables = (assembly.prepare_predictor(config, data, workdir)
                                     if conditions.uses_predictor else (None, {}))
   step_config = assembly.build_step_config(config, predictor)
-  # The same networks without the pmap axis, for initialisation and sampling.
-  sample_generator, critic = assembly.build_networks(config)
-  initial = state_lib.init_state(
-      jax.random.key(config.seed), sample_generator, critic, step_config.generator_tx,
-      step_config.critic_tx, config.model.latent_dim,
-      conditions.generator_label_dim, data.train.image_shape,
-      keep_ema=config.train.ema_decay > 0,
-      predictor_variables=predictor_variables, predictor_tx=step_config.predictor_tx)
+  initial = assembly.initial_state(config, data.train.image_shape, predictor_variables)
+  sample_generator, _ = assembly.build_networks(config)  # without the pmap axis
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
@@ -239,7 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   frozen_predictor = {} if step_config.predictor_tx else predictor_variables
   run = Run(config, workdir, devices, step_config, frozen_predictor, data, checkpointer,
             make_sampler(config, dataset, sample_generator, data), evaluator, num_steps,
-            steps_per_epoch)
+            steps_per_epoch, on_device)
   try:
     state = _loop(run, checkpointer.restore_or(initial))
   finally:
@@ -265,6 +264,8 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   iteration = steps.make_parallel_iteration(run.step_config, run.devices)
   replicated = steps.replicate(state, run.devices)
   replicated_predictor = steps.replicate(run.predictor_variables, run.devices)
+  resident = (steps.replicate(pipeline.resident_examples(run.data.train, run.data.normalisation),
+                              run.devices) if run.data_on_device else None)
   is_writer = distributed.is_writer()  # the others run every step and checkpoint, write nothing
   writer = logs.MetricWriter(run.workdir) if is_writer else None
   progress = logs.Progress(first_step, num_steps)
@@ -273,10 +274,7 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   try:
     with stop_requests() as received:
       for step in range(first_step, num_steps):
-        batch = pipeline.training_batch(run.data.train, train_cfg.batch_size,
-                                        run.config.data.seed, step, run.data.normalisation,
-                                        len(run.devices), jax.process_index(),
-                                        jax.process_count())
+        batch = _batch(run, step, resident)
         replicated, metrics = iteration(replicated, batch, replicated_predictor)
         if unchecked:
           guard.check(*unchecked)  # waits for the previous iteration only
@@ -314,6 +312,27 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
     if is_writer:
       writer.close()
   return _host_state(replicated)
+
+
+def _batch(run: Run, step: int, resident: Any) -> dict:
+  """This process's part of iteration `step`'s batch: row indices into the `resident` examples
+  (on the devices), or when there are none the examples themselves."""
+  order = (run.config.train.batch_size, run.config.data.seed, step)
+  parts = (len(run.devices), jax.process_index(), jax.process_count())
+  if resident is None:
+    return pipeline.training_batch(run.data.train, *order, run.data.normalisation, *parts)
+  return {'indices': pipeline.local_batch_indices(len(run.data.train), *order, *parts),
+          'examples': resident}
+
+
+def device_memory(devices: list[jax.Device]) -> int:
+  """Bytes of memory of this process's `devices` together: their allocators' limits, or for CPU
+  devices (no limit reported), the host's memory, which they share."""
+  local = [device for device in devices if device.process_index == jax.process_index()]
+  limits = [(device.memory_stats() or {}).get('bytes_limit') for device in local]
+  if all(limits):
+    return sum(limits)
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
 
 
 def _stop_signal(received: list[int], step: int) -> int | None:

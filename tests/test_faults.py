@@ -23,9 +23,11 @@ from tests.helpers import tiny_config
 
 
 def fault_config(**train_overrides):
-  """The tiny config without a predictor (nothing to pretrain), checkpoints at 2, 4, ..."""
+  """The tiny config without a predictor (nothing to pretrain), checkpoints at 2, 4, ...; batches
+  sent from the host, where `at_step` can spoil them."""
   config = tiny_config(**train_overrides)
   config.model.conditioning = 'cgan'
+  config.train.data_on_device = 'never'
   return config
 
 

@@ -1,10 +1,13 @@
-"""Batch order, normalisation and sharding of the training pipeline."""
+"""Batch order, normalisation and sharding of the training pipeline; data kept on the devices."""
 
+import jax
 import numpy as np
 import pytest
 
+from jaxgan import train
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
+from tests.helpers import tiny_config
 
 
 def make_split(num=10):
@@ -76,3 +79,41 @@ def test_training_batch_is_normalised_and_sharded():
   indices = pipeline.batch_indices(10, 4, seed=0, step=0)
   np.testing.assert_array_equal(batch['images'].reshape(4, 2, 2, 1), split.images[indices])
   np.testing.assert_array_equal(batch['labels']['energy'].reshape(4), indices.astype(np.float32))
+
+
+class _DiskImages:
+  """Stands in for images read from disk as they are needed (not a numpy array)."""
+
+  def __init__(self, images):
+    self.images = images
+
+  def __len__(self):
+    return len(self.images)
+
+  @property
+  def shape(self):
+    return self.images.shape
+
+
+def test_data_stays_on_the_devices_when_asked_or_when_it_fits():
+  split = make_split(10)
+  size = 10 * 4 * 4 + 10 * 8 + 10 * 4 + 10 * 2 * 4  # float32 images, int64 type, energy, direction
+  assert pipeline.examples_in_network_units(split) == size
+  assert pipeline.keep_on_devices('auto', split, copies=2, memory_bytes=2 * size * 4)
+  assert not pipeline.keep_on_devices('auto', split, copies=2, memory_bytes=2 * size * 4 - 1)
+  on_disk = Split(_DiskImages(split.images), split.labels)
+  assert not pipeline.keep_on_devices('auto', on_disk, copies=1, memory_bytes=10 ** 12)
+  assert pipeline.keep_on_devices('always', on_disk, copies=1, memory_bytes=1)
+  assert not pipeline.keep_on_devices('never', split, copies=1, memory_bytes=10 ** 12)
+  with pytest.raises(ValueError, match='train.data_on_device'):
+    pipeline.keep_on_devices('gpu', split, copies=1, memory_bytes=1)
+
+
+def test_training_on_resident_data_equals_training_on_sent_batches(tmp_path):
+  states = []
+  for mode in ('always', 'never'):
+    config = tiny_config(num_devices=2, data_on_device=mode)
+    config.model.conditioning = 'cgan'  # no predictor to pretrain
+    states.append(train.train_and_evaluate(config, str(tmp_path / mode)))
+  for resident, sent in zip(*map(jax.tree.leaves, states), strict=True):
+    np.testing.assert_array_equal(np.asarray(resident), np.asarray(sent))

@@ -6,6 +6,11 @@ logarithmic for bright shower cores, which tames the ~1000:1 dynamic range of te
 and keeps negative (pedestal-subtracted) pixels; 'linear' is x / scale. `scale` defaults to the
 robust noise level of the training pixels (1.4826 x their median absolute deviation).
 
+Where the training split fits (`keep_on_devices`), it is normalised once and copied to every
+device; each iteration then sends only the rows' indices and the step gathers them
+(`steps.gather_rows`), so no image crosses from host to device during training. Otherwise each
+batch is read, normalised and sent (`training_batch`).
+
 The order is a pure function of (seed, step): batch `step` comes from epoch
 `step // steps_per_epoch` of a permutation drawn from (seed, epoch). A resumed run therefore
 continues exactly the order of an uninterrupted one, with no iterator state to save. With several
@@ -14,6 +19,7 @@ processes, each computes the same order and reads only its own part of every bat
 
 import dataclasses
 import functools
+import math
 
 import numpy as np
 
@@ -84,18 +90,64 @@ def process_part(indices: np.ndarray, process_index: int, process_count: int) ->
   return indices[process_index * size:(process_index + 1) * size]
 
 
+def local_batch_indices(num_examples: int, batch_size: int, seed: int, step: int,
+                        num_devices: int, process_index: int = 0,
+                        process_count: int = 1) -> np.ndarray:
+  """This process's rows of batch `step` as (local devices, batch_size // num_devices) indices.
+
+  The global batch of `batch_size` examples is split over `num_devices` devices, those of all
+  `process_count` processes, `num_devices // process_count` each, process by process. Its
+  indices are the same on every process; process `process_index` keeps only its part
+  (`process_part`).
+  """
+  indices = process_part(batch_indices(num_examples, batch_size, seed, step), process_index,
+                         process_count)
+  return shard(indices.astype(np.int32), num_devices // process_count)
+
+
 def training_batch(split: Split, batch_size: int, seed: int, step: int,
                    normalisation: Normalisation, num_devices: int, process_index: int = 0,
                    process_count: int = 1) -> dict:
-  """This process's share of batch `step`: images in network units, split over its devices.
-
-  The global batch of `batch_size` examples is split over `num_devices` devices, those of all
-  `process_count` processes, `num_devices // process_count` each, process by process. Its indices
-  are the same on every process; process `process_index` reads only its part (`process_part`)
-  and returns it as (local devices, batch_size // num_devices, ...).
-  """
-  indices = batch_indices(len(split), batch_size, seed, step)
-  batch = split.take(process_part(indices, process_index, process_count))
-  local_devices = num_devices // process_count
+  """This process's share of batch `step` (`local_batch_indices`): images in network units and
+  labels, as (local devices, batch_size // num_devices, ...). Reads only those rows."""
+  indices = local_batch_indices(len(split), batch_size, seed, step, num_devices, process_index,
+                                process_count)
+  batch = split.take(indices.reshape(-1))
+  local_devices = indices.shape[0]
   return {'images': shard(normalisation.forward(batch.images), local_devices),
           'labels': {k: shard(v, local_devices) for k, v in batch.labels.items()}}
+
+
+DATA_ON_DEVICE = ('auto', 'always', 'never')
+DEVICE_SHARE = 0.25  # 'auto' keeps the data on the devices if it takes at most this share
+
+
+def examples_in_network_units(split: Split) -> int:
+  """Bytes of a split as the devices would hold it: float32 images and its labels."""
+  return (4 * len(split) * math.prod(split.image_shape)
+          + sum(np.asarray(values).nbytes for values in split.labels.values()))
+
+
+def keep_on_devices(mode: str, split: Split, copies: int, memory_bytes: int) -> bool:
+  """Whether the training examples live on the devices (`train.data_on_device`).
+
+  Args:
+    mode: 'always', 'never', or 'auto': when the split is in host memory (not read from disk
+      as it goes) and its `copies` (one per local device) take at most DEVICE_SHARE of
+      `memory_bytes`, the memory those devices have.
+    split: the training split.
+    copies: the process's devices (each holds the whole split).
+    memory_bytes: the memory of those devices together (for CPU devices, the host's).
+  """
+  if mode not in DATA_ON_DEVICE:
+    raise ValueError(f'train.data_on_device={mode!r}; choose one of {DATA_ON_DEVICE}')
+  if mode != 'auto':
+    return mode == 'always'
+  return (isinstance(split.images, np.ndarray)
+          and copies * examples_in_network_units(split) <= DEVICE_SHARE * memory_bytes)
+
+
+def resident_examples(split: Split, normalisation: Normalisation) -> dict:
+  """The whole split in network units, {'images', 'labels'}, to be placed on every device."""
+  return {'images': normalisation.forward(np.asarray(split.images)),
+          'labels': {name: np.asarray(values) for name, values in split.labels.items()}}
