@@ -1,8 +1,12 @@
-"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU, and a tinier one."""
+"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU, a tinier one, and the
+predictor its runs would train for themselves."""
+
+import os
 
 import ml_collections
 
 from experiments import mixture2d
+from jaxgan import assembly
 from jaxgan import configs
 
 
@@ -41,3 +45,14 @@ def tiny_mixture_config(**train_overrides) -> ml_collections.ConfigDict:
                       checkpoint_every=1)
   config.train.update(train_overrides)
   return config
+
+
+def saved_tiny_predictor(workdir: str) -> str:
+  """Trains the predictor that a tiny run with `predictor.num_steps=1` trains for itself (same
+  data, config and seed: the same weights) into `workdir`; returns its directory, for
+  `predictor.checkpoint` (runs that load it skip compiling and running the predictor's
+  training)."""
+  config = tiny_config()
+  config.predictor.num_steps = 1
+  assembly.prepare_predictor(config, assembly.load_data(config.data, workdir), workdir)
+  return os.path.join(workdir, 'predictor')

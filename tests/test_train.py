@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,13 +20,22 @@ from tests.helpers import tiny_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def fail(*args, **kwargs):
+  raise AssertionError('the predictor was trained again')
+
+
 @pytest.fixture(scope='module')
-def predictor_dir(tmp_path_factory):
-  """A predictor trained once for the whole module (its reuse is itself under test below)."""
-  workdir = str(tmp_path_factory.mktemp('predictor_run'))
-  config = tiny_config(num_steps=1)
-  train.train_and_evaluate(config, workdir)
-  return os.path.join(workdir, 'predictor')
+def first_run(tmp_path_factory):
+  """A one-step run in a fresh workdir, where it trains its predictor first: (workdir, final
+  state). Its outputs are checked below, and its predictor serves the whole module (its reuse is
+  itself under test)."""
+  workdir = str(tmp_path_factory.mktemp('first_run'))
+  return workdir, train.train_and_evaluate(tiny_config(num_steps=1), workdir)
+
+
+@pytest.fixture(scope='module')
+def predictor_dir(first_run):
+  return os.path.join(first_run[0], 'predictor')
 
 
 def config_with_predictor(predictor_dir, **train_overrides):
@@ -34,14 +44,31 @@ def config_with_predictor(predictor_dir, **train_overrides):
   return config
 
 
+@pytest.fixture(scope='module')
+def two_steps(predictor_dir, tmp_path_factory):
+  """The final state of a 2-step run on 1 device with the module's predictor."""
+  workdir = str(tmp_path_factory.mktemp('two_steps'))
+  return train.train_and_evaluate(config_with_predictor(predictor_dir), workdir)
+
+
+@pytest.fixture(scope='module')
+def one_step_reusing(predictor_dir, tmp_path_factory):
+  """The workdir of a 1-step run given the module's predictor by path, run with predictor
+  training replaced by a failure."""
+  workdir = str(tmp_path_factory.mktemp('one_step_reusing'))
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(predictor_training, 'train_predictor', fail)
+    train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=1), workdir)
+  return workdir
+
+
 def assert_trees_equal(a, b):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_one_step_writes_every_output(tmp_path, predictor_dir):
-  workdir = str(tmp_path)
-  state = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=1), workdir)
+def test_one_step_writes_every_output(first_run):
+  workdir, state = first_run
   assert int(state.step) == 1
   for name in ('config.json', 'dataset.json', 'metrics.jsonl', 'samples/step_0000001.png',
                'samples/reference.png', 'checkpoints/1'):
@@ -58,52 +85,44 @@ def test_one_step_writes_every_output(tmp_path, predictor_dir):
   assert json.load(open(os.path.join(workdir, 'config.json')))['train']['num_steps'] == 1
 
 
-def test_predictor_is_trained_when_missing_and_reused_when_present(tmp_path, monkeypatch):
-  workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config(num_steps=1), workdir)
-  saved = os.path.join(workdir, 'predictor')
+def test_predictor_is_trained_when_missing_and_reused_when_present(
+    tmp_path, monkeypatch, first_run, one_step_reusing):
+  saved = os.path.join(first_run[0], 'predictor')  # trained by the first run, into its workdir
   assert os.path.exists(os.path.join(saved, predictor_training.METRICS_FILE))
-
-  def fail(*args, **kwargs):
-    raise AssertionError('the predictor was trained again')
-
   monkeypatch.setattr(predictor_training, 'train_predictor', fail)
+  workdir = str(tmp_path / 'same')
+  shutil.copytree(first_run[0], workdir)
   train.train_and_evaluate(tiny_config(num_steps=2), workdir)  # same workdir: reuse
-  other = config_with_predictor(saved, num_steps=1)
-  train.train_and_evaluate(other, str(tmp_path / 'other'))  # explicit path: reuse
-  assert not os.path.exists(tmp_path / 'other' / 'predictor')
+  # Explicit path: reuse (`one_step_reusing` ran with the same failing stand-in).
+  assert not os.path.exists(os.path.join(one_step_reusing, 'predictor'))
 
 
-def test_same_seed_gives_bitwise_identical_runs(tmp_path, predictor_dir):
+def test_same_seed_gives_bitwise_identical_runs(tmp_path, predictor_dir, two_steps):
   config = config_with_predictor(predictor_dir)
-  first = train.train_and_evaluate(config, str(tmp_path / 'a'))
   second = train.train_and_evaluate(config, str(tmp_path / 'b'))
-  assert_trees_equal(first, second)
+  assert_trees_equal(two_steps, second)
   other = config_with_predictor(predictor_dir)
   other.seed = 1
   third = train.train_and_evaluate(other, str(tmp_path / 'c'))
-  assert not np.array_equal(jax.tree.leaves(first.critic_params)[0],
+  assert not np.array_equal(jax.tree.leaves(two_steps.critic_params)[0],
                             jax.tree.leaves(third.critic_params)[0])
 
 
-def test_resume_equals_uninterrupted(tmp_path, predictor_dir):
-  straight = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=4),
-                                      str(tmp_path / 'straight'))
+def test_resume_equals_uninterrupted(tmp_path, predictor_dir, two_steps, one_step_reusing):
+  """The 2-step run against the 1-step run resumed from its checkpoint for a second step."""
   resumed_dir = str(tmp_path / 'resumed')
-  train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=2), resumed_dir)
-  resumed = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=4),
+  shutil.copytree(one_step_reusing, resumed_dir)
+  resumed = train.train_and_evaluate(config_with_predictor(predictor_dir, num_steps=2),
                                      resumed_dir)
-  assert int(resumed.step) == 4
-  assert_trees_equal(straight, resumed)
+  assert int(resumed.step) == 2
+  assert_trees_equal(two_steps, resumed)
 
 
-def test_four_devices_match_one_device(tmp_path, predictor_dir):
+def test_four_devices_match_one_device(tmp_path, predictor_dir, two_steps):
   assert jax.local_device_count() >= 4, 'conftest.py sets 4 fake CPU devices'
-  one = train.train_and_evaluate(config_with_predictor(predictor_dir, num_devices=1),
-                                 str(tmp_path / 'one'))
   four = train.train_and_evaluate(config_with_predictor(predictor_dir, num_devices=4),
                                   str(tmp_path / 'four'))
-  for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
+  for x, y in zip(jax.tree.leaves(two_steps), jax.tree.leaves(four), strict=True):
     np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
                                rtol=2e-4, atol=2e-5)
 
