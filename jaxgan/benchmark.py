@@ -337,6 +337,8 @@ def run_case(case: Case, repeats: int, backend: str) -> dict[str, Any]:
   for line in reversed(result.stdout.splitlines()):
     if line.startswith(RESULT_PREFIX):
       return json.loads(line[len(RESULT_PREFIX):])
+  if result.returncode < 0:
+    return {'error': f'killed by signal {-result.returncode}'}
   lines = (result.stderr or result.stdout).strip().splitlines()
   last = lines[-1] if lines else 'no output'
   return {'error': f'exit status {result.returncode}: '
