@@ -257,17 +257,6 @@ def _length(config: ml_collections.ConfigDict) -> dict[str, int]:
   return {field: config[field] for field in LENGTH_FIELDS}
 
 
-def _latest_checkpoint(run: Run) -> int | None:
-  directory = os.path.join(run.workdir, 'checkpoints')
-  if not os.path.isdir(directory):
-    return None
-  checkpointer = checkpoint.Checkpointer(directory, run.config.train.max_to_keep)
-  try:
-    return checkpointer.latest_step()
-  finally:
-    checkpointer.close()
-
-
 def _telescope(run: Run) -> bool:
   return data_lib.get_dataset(run.config.data.name).kind == 'telescope'
 
@@ -289,7 +278,7 @@ def finished_result(run: Run, eval_num: int | None = None) -> dict | None:
   if result['failed'] is not None:
     return result
   if (result['eval_num'] != _evaluated_on(run, eval_num)
-      or _latest_checkpoint(run) != result['step']):
+      or checkpoint.latest_saved_step(os.path.join(run.workdir, 'checkpoints')) != result['step']):
     return None
   return result
 

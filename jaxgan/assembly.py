@@ -93,7 +93,12 @@ def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir:
       lambda: predictor_training.train_or_load_predictor(
           config.predictor, data.train, data.validation, data.normalisation.forward, workdir),
       shapes)
-  return predictor_lib.predictor_from_config(config.predictor, axis_name=steps.AXIS_NAME), variables
+  return step_predictor(config), variables
+
+
+def step_predictor(config: ml_collections.ConfigDict) -> nn.Module:
+  """The predictor module as the pmap-ed training step applies it (cross-device BatchNorm axis)."""
+  return predictor_lib.predictor_from_config(config.predictor, axis_name=steps.AXIS_NAME)
 
 
 def predictor_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation | None:

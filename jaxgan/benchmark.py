@@ -194,7 +194,7 @@ def training_parts(config: ml_collections.ConfigDict) -> tuple[steps.StepConfig,
   shape = image_shape(config)
   predictor = None
   if assembly.conditioning_of(config).uses_predictor:
-    predictor = predictor_lib.predictor_from_config(config.predictor, axis_name=steps.AXIS_NAME)
+    predictor = assembly.step_predictor(config)
   step_config = assembly.build_step_config(config, predictor)
 
   def initial():
@@ -251,9 +251,8 @@ def measure_training(case: Case, repeats: int) -> dict[str, Any]:
   step_config, initial = training_parts(config)
   state, predictor_variables = jax.jit(initial)()
   iteration = steps.make_parallel_iteration(step_config, devices)
-  place = lambda tree: jax.pmap(lambda x: x, devices=devices)(tree)  # as the step lays it out
-  args = [steps.replicate(state, devices), place(synthetic_batch(config, len(devices))),
-          steps.replicate(predictor_variables, devices)]
+  batch = steps.shard(synthetic_batch(config, len(devices)), devices)
+  args = [steps.replicate(state, devices), batch, steps.replicate(predictor_variables, devices)]
   flops = iteration_flops(step_config, devices, args)
   start = time.perf_counter()
   compiled = iteration.lower(*args).compile()

@@ -115,6 +115,15 @@ class Checkpointer:
     self._manager.reload()
 
 
+def latest_saved_step(directory: str) -> int | None:
+  """The newest complete checkpoint step under `directory` (None if there is none), read from
+  the folder names without opening a manager (which would create the folder)."""
+  if not os.path.isdir(directory):
+    return None
+  steps = ocp.utils.checkpoint_steps(directory)
+  return max(steps) if steps else None
+
+
 @contextlib.contextmanager
 def _disk_full_errors(what: str):
   """Re-raises an error caused by a full disk as DiskFullError naming `what`."""

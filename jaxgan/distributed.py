@@ -33,7 +33,7 @@ Who does what, once started:
 
 import itertools
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -96,6 +96,16 @@ def initialize(mode: str = 'auto', coordinator: str | None = None,
     return False
   jax.distributed.initialize(**arguments)
   return True
+
+
+def on_process(devices: Sequence[jax.Device], index: int) -> list[jax.Device]:
+  """Those of `devices` that belong to process `index`, in order."""
+  return [device for device in devices if device.process_index == index]
+
+
+def local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
+  """Those of `devices` that belong to this process, in order."""
+  return on_process(devices, jax.process_index())
 
 
 def is_writer() -> bool:

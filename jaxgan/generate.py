@@ -275,19 +275,25 @@ def latents(key: jax.Array, indices: jax.Array, latent_dim: int) -> jax.Array:
   return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (latent_dim,)))(indices)
 
 
+@functools.partial(jax.jit, static_argnames=('module', 'latent_dim', 'label_dim'))
+def _generate_batch(variables: Any, key: jax.Array, indices: jax.Array, labels: Labels, *,
+                    module: nn.Module, latent_dim: int, label_dim: int) -> jax.Array:
+  """Network-unit images of examples `indices` with `labels`, by the generator `module`."""
+  label_vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)[:, :label_dim]
+  return module.apply(variables, latents(key, indices, latent_dim), label_vector, train=False)
+
+
 def _compiled_generate(generator: TrainedGenerator, key: jax.Array,
                        batch_size: int) -> Callable[..., jax.Array]:
-  """The generator on one batch, (indices, labels) -> network-unit images, compiled now."""
-  def generate(variables, key, indices, labels):
-    label_vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)[:, :generator.label_dim]
-    z = latents(key, indices, generator.latent_dim)
-    return generator.module.apply(variables, z, label_vector, train=False)
-
+  """The generator on one batch, (indices, labels) -> network-unit images, compiled now: once
+  per architecture and batch size in a process (evaluations during training reuse it)."""
   indices = np.zeros(batch_size, np.int32)
   labels = _checked_labels({'particletype': np.zeros(batch_size), 'energy': np.zeros(batch_size),
                             'direction': np.zeros((batch_size, 2))})
   variables = jax.device_put(generator.variables)
-  compiled = jax.jit(generate).lower(variables, key, indices, labels).compile()
+  compiled = _generate_batch.lower(variables, key, indices, labels, module=generator.module,
+                                   latent_dim=generator.latent_dim,
+                                   label_dim=generator.label_dim).compile()
   return lambda indices, labels: compiled(variables, key, indices, labels)
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from jax import lax
 
+from jaxgan import distributed
 from jaxgan import losses
 from jaxgan import predictor_training
 from jaxgan.data import labels as labels_lib
@@ -435,16 +436,29 @@ def replicate(tree: PyTree, devices: list[jax.Device]) -> PyTree:
   memory). With several processes, every process calls it with the same `devices` and gets
   copies on its own devices only.
   """
+  return _place_per_device(tree, devices, lambda leaf, index: leaf)
+
+
+def shard(tree: PyTree, devices: list[jax.Device]) -> PyTree:
+  """Host pytree whose leaves have a leading axis of this process's devices (e.g. a batch split
+  by `pipeline.shard`) -> slice i on device i, laid out as the pmap-ed step takes its inputs."""
+  return _place_per_device(tree, devices, lambda leaf, index: leaf[index])
+
+
+def _place_per_device(tree: PyTree, devices: list[jax.Device],
+                      part: Callable[[np.ndarray, int], np.ndarray]) -> PyTree:
+  """Each leaf's `part(leaf, i)` on this process's i-th device of `devices`, as one array with
+  the sharding of an identity pmap's output over `devices`."""
   if not jax.tree.leaves(tree):
     return tree  # e.g. no predictor: nothing to place
-  local = [device for device in devices if device.process_index == jax.process_index()]
+  local = distributed.local_devices(devices)
   sharding = jax.pmap(lambda x: x, axis_name=AXIS_NAME, devices=devices)(
       np.zeros(len(local), np.float32)).sharding
 
   def place(leaf):  # pmap's arrays span this process's devices only
-    leaf = np.asarray(leaf)[None]
+    parts = [np.asarray(part(np.asarray(leaf), index))[None] for index in range(len(local))]
     return jax.make_array_from_single_device_arrays(
-        (len(local), *leaf.shape[1:]), sharding,
-        [jax.device_put(leaf, device) for device in local])
+        (len(local), *parts[0].shape[1:]), sharding,
+        [jax.device_put(value, device) for value, device in zip(parts, local)])
 
   return jax.tree.map(place, tree)

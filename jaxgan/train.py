@@ -65,7 +65,7 @@ def select_devices(num_devices: int) -> list[jax.Device]:
 
   Every process gets the same list, as `jax.pmap` requires; with one process, its local devices.
   """
-  by_process = [[device for device in jax.devices() if device.process_index == index]
+  by_process = [distributed.on_process(jax.devices(), index)
                 for index in range(jax.process_count())]
   fewest = min(len(devices) for devices in by_process)
   if num_devices > fewest:
@@ -221,7 +221,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   on_device = pipeline.keep_on_devices(config.train.data_on_device, data.train,
                                        len(devices) // jax.process_count(), device_memory(devices))
   logging.info('Training examples %s: %.1f MB in network units', 'on every device' if on_device
-               else 'sent batch by batch', pipeline.examples_in_network_units(data.train) / 1e6)
+               else 'sent batch by batch', pipeline.device_bytes(data.train) / 1e6)
   conditions = assembly.conditioning_of(config)
   predictor, predictor_variables = (assembly.prepare_predictor(config, data, workdir)
                                     if conditions.uses_predictor else (None, {}))
@@ -328,8 +328,8 @@ def _batch(run: Run, step: int, resident: Any) -> dict:
 def device_memory(devices: list[jax.Device]) -> int:
   """Bytes of memory of this process's `devices` together: their allocators' limits, or for CPU
   devices (no limit reported), the host's memory, which they share."""
-  local = [device for device in devices if device.process_index == jax.process_index()]
-  limits = [(device.memory_stats() or {}).get('bytes_limit') for device in local]
+  limits = [(device.memory_stats() or {}).get('bytes_limit')
+            for device in distributed.local_devices(devices)]
   if all(limits):
     return sum(limits)
   return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')

@@ -148,6 +148,16 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, st
   assert os.path.isdir(os.path.join(workdir, checkpoint.DAMAGED_FOLDER, '4'))  # ... and kept
 
 
+def test_latest_saved_step_reads_complete_steps_and_creates_nothing(tmp_path, straight):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(straight[0], workdir)
+  os.makedirs(os.path.join(workdir, 'checkpoints', '6.orbax-checkpoint-tmp-1'))  # a save cut short
+  assert checkpoint.latest_saved_step(os.path.join(workdir, 'checkpoints')) == 4
+  missing = str(tmp_path / 'none')
+  assert checkpoint.latest_saved_step(missing) is None
+  assert not os.path.exists(missing)
+
+
 def test_when_no_checkpoint_restores_training_refuses_to_start_anew(tmp_path, straight):
   workdir = str(tmp_path / 'run')
   shutil.copytree(straight[0], workdir)

@@ -98,7 +98,7 @@ class _DiskImages:
 def test_data_stays_on_the_devices_when_asked_or_when_it_fits():
   split = make_split(10)
   size = 10 * 4 * 4 + 10 * 8 + 10 * 4 + 10 * 2 * 4  # float32 images, int64 type, energy, direction
-  assert pipeline.examples_in_network_units(split) == size
+  assert pipeline.device_bytes(split) == size
   assert pipeline.keep_on_devices('auto', split, copies=2, memory_bytes=2 * size * 4)
   assert not pipeline.keep_on_devices('auto', split, copies=2, memory_bytes=2 * size * 4 - 1)
   on_disk = Split(_DiskImages(split.images), split.labels)

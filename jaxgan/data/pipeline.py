@@ -122,7 +122,7 @@ DATA_ON_DEVICE = ('auto', 'always', 'never')
 DEVICE_SHARE = 0.25  # 'auto' keeps the data on the devices if it takes at most this share
 
 
-def examples_in_network_units(split: Split) -> int:
+def device_bytes(split: Split) -> int:
   """Bytes of a split as the devices would hold it: float32 images and its labels."""
   return (4 * len(split) * math.prod(split.image_shape)
           + sum(np.asarray(values).nbytes for values in split.labels.values()))
@@ -144,7 +144,7 @@ def keep_on_devices(mode: str, split: Split, copies: int, memory_bytes: int) -> 
   if mode != 'auto':
     return mode == 'always'
   return (isinstance(split.images, np.ndarray)
-          and copies * examples_in_network_units(split) <= DEVICE_SHARE * memory_bytes)
+          and copies * device_bytes(split) <= DEVICE_SHARE * memory_bytes)
 
 
 def resident_examples(split: Split, normalisation: Normalisation) -> dict:
