@@ -25,6 +25,7 @@ def get_config():
   config.model.latent_dim = 32
   config.model.generator_features = (128, 1)
   config.model.critic_features = (64,)
+  config.model.generator_conv_impl = 'auto'  # on CPU: im2col kernel gradients (layers.py)
   config.model.conditioning = 'acgan'
   config.loss.name = 'non_saturating'
   config.loss.penalty = 'none'

@@ -9,8 +9,10 @@ an animated GIF of the fixed-noise samples over training (samples/progress.gif).
 
 Data: 64x64 RGB pictures from `--config.data.path=FOLDER` (any size and format; unreadable files
 are skipped with a warning), or by default 20,000 random crops of the photographs bundled with
-scikit-image (no download). 5% are held out as a validation split. Made for a GPU: on a 2-core CPU
-one epoch of the built-in crops takes ~1 hour.
+scikit-image (no download). 5% are held out as a validation split. Made for a GPU; on a 2-core CPU
+(20 training images/s at batch 128 with the fast CPU paths of both networks' convolutions,
+`model.generator_conv_impl` and `model.critic_conv_impl` 'auto') one epoch of the built-in
+crops takes ~16 minutes.
 
   python -m jaxgan.main --config=experiments/dcgan.py --workdir=runs/dcgan \
       [--config.data.path=/path/to/images]
@@ -32,6 +34,7 @@ def get_config():
   config.model.latent_dim = 100
   config.model.generator_features = (512, 256, 128, 64, 3)
   config.model.critic_features = (64, 128, 256, 512)
+  config.model.generator_conv_impl = 'auto'  # on CPU: im2col kernel gradients (layers.py)
   config.model.conditioning = 'none'
   config.loss.name = 'non_saturating'
   config.loss.label_smoothing = 0.1  # real label 0.9

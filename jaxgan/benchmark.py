@@ -30,8 +30,8 @@ Plans: 'standard' measures the paper model (experiments/ctgan_paper.py) and the 
 transposed-conv layer per doubling, the DCGAN pattern; the CTGAN critic is built for its
 48-pixel canvas only), the paper model on 1, 2 and 4 devices (fake CPU devices, one per child
 process's `--xla_force_host_platform_device_count`, or the first N real devices), and on
-accelerators bfloat16 too. 'quick' measures the default run's small model (experiments/ctgan.py)
-in a minute or two.
+accelerators bfloat16 too. 'dcgan' measures the DCGAN cases of 'standard' only. 'quick' measures
+the default run's small model (experiments/ctgan.py) in a minute or two.
 """
 
 import dataclasses
@@ -125,14 +125,17 @@ def dcgan_at(size: int) -> dict[str, Any]:
           'model.generator_features': generator, 'model.critic_features': critic}
 
 
+PLANS = ('standard', 'quick', 'dcgan')
+
+
 def plan(name: str, backend: str, device_count: int) -> list[Case]:
   """The cases of plan `name` on `backend` with `device_count` devices (fake ones on CPU)."""
   if name == 'quick':
     return [Case('matmul', batch_size=1024, overrides={'dtype': 'float32'}),
             Case('train', DEFAULT, 16), Case('train', DEFAULT, 32, 2, varies='devices'),
             Case('generate', DEFAULT, 1024)]
-  if name != 'standard':
-    raise ValueError(f'--plan={name!r}; choose quick or standard')
+  if name not in PLANS:
+    raise ValueError(f'--plan={name!r}; choose one of {PLANS}')
   if backend == 'cpu':
     batches, generation_batch, matmul = (16, 64), 1024, 2048
     counts, dtypes = (1, 2, 4), ('float32',)
@@ -140,16 +143,19 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
     batches, generation_batch, matmul = (128, 512, 2048), 16384, 8192
     counts = tuple(n for n in (1, 2, 4, 8, 16, 32) if n <= device_count)
     dtypes = ('float32', 'bfloat16')
-  dcgan_batches = (32, 128) if backend == 'cpu' else (128, 512, 2048)
   cases = [Case('matmul', batch_size=matmul, overrides={'dtype': dtype}) for dtype in dtypes]
-  cases += [Case('train', PAPER, batch) for batch in batches]
-  cases += [Case('train', PAPER, batches[-1], overrides={'train.dtype': dtype}, varies='dtype')
-            for dtype in dtypes[1:]]
-  cases += [Case('train', PAPER, batches[0] * n, n, varies='devices') for n in counts if n > 1]
+  experiments = (DCGAN,)
+  if name == 'standard':
+    experiments = (PAPER, DCGAN)
+    cases += [Case('train', PAPER, batch) for batch in batches]
+    cases += [Case('train', PAPER, batches[-1], overrides={'train.dtype': dtype}, varies='dtype')
+              for dtype in dtypes[1:]]
+    cases += [Case('train', PAPER, batches[0] * n, n, varies='devices') for n in counts if n > 1]
+  dcgan_batches = (32, 128) if backend == 'cpu' else (128, 512, 2048)
   cases += [Case('train', DCGAN, batch) for batch in dcgan_batches]
   cases += [Case('train', DCGAN, dcgan_batches[0], overrides=dcgan_at(size), varies='image size')
             for size in (32, 128)]
-  for experiment in (PAPER, DCGAN):
+  for experiment in experiments:
     cases += [Case('generate', experiment, generation_batch, overrides={'train.dtype': dtype},
                    varies='dtype') for dtype in dtypes]
   return cases
@@ -469,7 +475,7 @@ def run_plan(cases: Sequence[Case], repeats: int, backend: str) -> list[tuple[Ca
   return results
 
 
-_PLAN = flags.DEFINE_enum('plan', 'standard', ['standard', 'quick'], 'Which cases to measure.')
+_PLAN = flags.DEFINE_enum('plan', 'standard', list(PLANS), 'Which cases to measure.')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per case (after one warm-up).',
                                 lower_bound=1)
 _RECORD = flags.DEFINE_string('record', None,

@@ -52,7 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
   model.spectral_norm = 'none'  # Spectral normalisation: 'none', 'critic' or 'both' networks.
   model.info_categorical = 10  # conditioning 'infogan': classes of the categorical code (0: none).
   model.info_continuous = 2  # conditioning 'infogan': continuous codes ~ U(-1, 1).
-  model.generator_conv_impl = 'xla'  # Generator convs: 'xla', 'im2col' or 'auto' (layers.Conv).
+  # Generator convs: 'xla', 'im2col' or 'auto' (im2col on CPU, else xla; models/layers.py).
+  # CTGAN's stride-1 convs are fastest with 'xla'; the DCGAN's transposed convs with 'auto'.
+  model.generator_conv_impl = 'xla'
   # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
   model.conditioning = 'predictor'

@@ -80,7 +80,7 @@ def test_dcgan_at_each_size_builds_that_size(size):
 
 
 @pytest.mark.parametrize('backend,count', [('cpu', 4), ('gpu', 1), ('gpu', 8)])
-@pytest.mark.parametrize('name', ['quick', 'standard'])
+@pytest.mark.parametrize('name', benchmark.PLANS)
 def test_every_planned_case_is_a_valid_config(name, backend, count):
   cases = benchmark.plan(name, backend, count)
   for case in cases:
@@ -90,6 +90,13 @@ def test_every_planned_case_is_a_valid_config(name, backend, count):
       train.check_config(config, case.num_devices)
       assert case.num_devices <= max(count, 4)
   assert any(case.kind == 'matmul' for case in cases)
+
+
+@pytest.mark.parametrize('backend,count', [('cpu', 4), ('gpu', 8)])
+def test_the_dcgan_plan_is_the_standard_plans_matmul_and_dcgan_cases(backend, count):
+  expected = [case for case in benchmark.plan('standard', backend, count)
+              if case.kind == 'matmul' or case.experiment == benchmark.DCGAN]
+  assert benchmark.plan('dcgan', backend, count) == expected
 
 
 def test_plan_runs_each_case_in_a_child_and_records_the_newest_entry(tmp_path):

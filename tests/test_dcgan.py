@@ -96,6 +96,38 @@ def test_transposed_convs_match_pytorch_definition():
   assert outputs['ConvTranspose_2']['__call__'][0].shape == (2, 16, 16, 3)
 
 
+@pytest.mark.parametrize('network', ['generator', 'critic'])
+def test_conv_impls_agree(network):
+  """impl 'im2col' and 'xla' give the same outputs and gradients (parameters and first input) for
+  the same params (training mode: BatchNorm on batch statistics)."""
+  rng = np.random.default_rng(0)
+  if network == 'generator':
+    make = lambda impl: dcgan.Generator(features=TINY_GENERATOR, conv_impl=impl)
+    inputs = (rng.standard_normal((3, 6), np.float32), np.zeros((3, 0), np.float32))
+    score = lambda output: output
+  else:
+    make = lambda impl: dcgan.Critic(features=TINY_CRITIC, label_dim=2, conv_impl=impl)
+    inputs = (rng.standard_normal((3, 16, 16, 3), np.float32),
+              rng.standard_normal((3, 2), np.float32))
+    score = lambda output: output.scores
+  # numpy's draws for the variables: flax's initialisers take seconds each to compile here.
+  shapes = jax.eval_shape(lambda: make('xla').init(jax.random.key(0), *inputs, train=False))
+  variables = jax.tree.map(lambda leaf: rng.standard_normal(leaf.shape, np.float32), shapes)
+
+  def loss(params, first_input, impl):
+    output, _ = make(impl).apply({**variables, 'params': params}, first_input, inputs[1],
+                                 train=True, mutable=['batch_stats'])
+    return jnp.sum(jnp.sin(3.0 * score(output))), output
+
+  loss_and_grads = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True), static_argnums=2)
+  (got_loss, got), got_grads = loss_and_grads(variables['params'], inputs[0], 'im2col')
+  (want_loss, want), want_grads = loss_and_grads(variables['params'], inputs[0], 'xla')
+  np.testing.assert_allclose(score(got), score(want), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(got_loss, want_loss, rtol=1e-4, atol=1e-5)
+  for got_grad, want_grad in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-3, atol=1e-4)
+
+
 def test_initialisation_statistics():
   """Conv kernels ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), BatchNorm bias 0."""
   z = jnp.ones((2, LATENT))
@@ -158,7 +190,8 @@ def test_cross_device_batch_norm_equals_one_device():
 def _model_config(**overrides) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict({
       'name': 'dcgan', 'latent_dim': LATENT, 'image_size': 64, 'spectral_norm': 'none',
-      'generator_features': (512, 256, 128, 64, 3), 'critic_features': (64, 128, 256, 512)})
+      'generator_features': (512, 256, 128, 64, 3), 'critic_features': (64, 128, 256, 512),
+      'generator_conv_impl': 'im2col', 'critic_conv_impl': 'xla'})
   config.update(overrides)
   return config
 
@@ -169,6 +202,7 @@ def test_from_config_through_the_registry():
   assert isinstance(generator, dcgan.Generator) and isinstance(critic, dcgan.Critic)
   assert generator.axis_name == critic.axis_name == 'batch'
   assert generator.dtype == critic.dtype == jnp.bfloat16
+  assert (generator.conv_impl, critic.conv_impl) == ('im2col', 'xla')
   assert critic.label_dim > 0 and critic.aux_dim == critic.label_dim
 
 

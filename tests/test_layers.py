@@ -1,5 +1,9 @@
-"""The im2col convolution equals XLA's native convolution, values and derivatives."""
+"""The im2col convolution equals XLA's native convolution, and the transposed convolution with an
+im2col kernel gradient equals flax's: values and derivatives."""
 
+import functools
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,3 +59,51 @@ def test_conv_module_impls_share_parameters():
 def test_unknown_impl_is_refused():
   with pytest.raises(ValueError, match='fft'):
     layers.Conv(4, impl='fft').init(jax.random.key(0), jnp.zeros((1, 4, 4, 1)))
+
+
+def flax_conv_transpose(x, kernel, strides, padding):
+  """flax's ConvTranspose as the DCGAN used it: PyTorch padding p is k - 1 - p of lax's."""
+  pads = [(size - 1 - padding,) * 2 for size in kernel.shape[:2]]
+  module = nn.ConvTranspose(kernel.shape[2], kernel.shape[:2], strides=strides, padding=pads,
+                            use_bias=False, transpose_kernel=True,
+                            precision=lax.Precision.HIGHEST)
+  return module.apply({'params': {'kernel': kernel}}, x)
+
+
+@pytest.mark.parametrize('size,kernel_size,stride,padding,cin,cout', [
+    (4, 4, 2, 1, 3, 2), (5, 4, 2, 1, 2, 3), (1, 4, 1, 0, 5, 4), (6, 3, 2, 1, 3, 2),
+    (5, 4, 3, 1, 2, 2),
+])
+def test_im2col_grad_conv_transpose_equals_flax(size, kernel_size, stride, padding, cin, cout):
+  """Values and both gradients (for a random output cotangent) of the custom-gradient path."""
+  rng = np.random.default_rng(4)  # numpy's draws: jax.random's take seconds to compile here
+  x = rng.standard_normal((2, size, size, cin), np.float32)
+  kernel = rng.standard_normal((kernel_size, kernel_size, cout, cin), np.float32)
+  side = (size - 1) * stride - 2 * padding + kernel_size
+  cotangent = rng.standard_normal((2, side, side, cout), np.float32)
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def value_and_grads(conv):
+    value, vjp = jax.vjp(lambda v, k: conv(v, k, (stride, stride), padding), x, kernel)
+    return value, vjp(cotangent)
+
+  got = value_and_grads(layers.im2col_grad_conv_transpose)
+  want = value_and_grads(flax_conv_transpose)
+  assert got[0].shape == (2, side, side, cout)
+  for got_array, want_array in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(got_array, want_array, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('impl', ['im2col', 'xla'])
+def test_conv_transpose_module_shares_flax_parameters(impl):
+  rng = np.random.default_rng(5)
+  x = rng.standard_normal((2, 3, 3, 4), np.float32)
+  module = layers.ConvTranspose(5, (4, 4), strides=(2, 2), padding=1, impl=impl)
+  flax_module = nn.ConvTranspose(5, (4, 4), strides=(2, 2), use_bias=False, transpose_kernel=True)
+  shapes = jax.eval_shape(module.init, jax.random.key(6), x)
+  assert shapes == jax.eval_shape(flax_module.init, jax.random.key(6), x)
+  kernel = rng.standard_normal(shapes['params']['kernel'].shape, np.float32)
+  got = module.apply({'params': {'kernel': kernel}}, x)
+  assert got.shape == (2, 6, 6, 5)
+  np.testing.assert_allclose(got, flax_conv_transpose(x, kernel, (2, 2), 1), rtol=1e-4,
+                             atol=1e-4)

@@ -13,9 +13,14 @@ The networks of the PyTorch DCGAN tutorial, layer for layer (nz=100, ngf=ndf=64,
 PyTorch padding p of a k x k transposed conv is padding k - 1 - p of the stride-dilated input in
 `lax.conv_transpose`; with `transpose_kernel=True` a flax kernel (kh, kw, out, in) is PyTorch's
 weight (in, out, kh, kw) transposed, with no spatial flip, and the outputs agree element for
-element (tests/test_dcgan.py checks this against a naive scatter-add). BatchNorm: PyTorch's
-momentum 0.1 is flax's 0.9, epsilon 1e-5. Initialisation as the tutorial's `weights_init`: conv
-kernels N(0, 0.02), BatchNorm scale N(1, 0.02), biases 0.
+element (tests/test_dcgan.py checks this against a naive scatter-add). The discriminator's
+padding 1 is 'SAME' padding on its even sizes. The layers are `layers.ConvTranspose` and
+`layers.Conv`, parameter-compatible with flax's `nn.ConvTranspose(transpose_kernel=True)` and
+`nn.Conv`; their `conv_impl` 'auto' takes the fast CPU paths of jaxgan/models/layers.py (an
+im2col kernel gradient for the transposed convs, im2col convs in the discriminator) and XLA's
+convolutions on GPU/TPU. BatchNorm: PyTorch's momentum 0.1 is flax's 0.9, epsilon 1e-5.
+Initialisation as the tutorial's `weights_init`: conv kernels N(0, 0.02), BatchNorm scale
+N(1, 0.02), biases 0.
 
 The number of generator layers sets the image side, 4 * 2^(layers - 1) (64 for five), so shrunk
 widths also make small images (e.g. generator (128, 1) and critic (128,) for 8x8 digits).
@@ -46,12 +51,6 @@ def scale_init(key: Array, shape: Sequence[int], dtype: Any = jnp.float32) -> Ar
   return 1.0 + INIT_STD * jax.random.normal(key, shape, dtype)
 
 
-def torch_transpose_padding(torch_padding: int) -> tuple[tuple[int, int], tuple[int, int]]:
-  """`lax.conv_transpose` padding equal to PyTorch's ConvTranspose2d(padding=torch_padding)."""
-  pad = KERNEL_SIZE - 1 - torch_padding
-  return (pad, pad), (pad, pad)
-
-
 def image_size(num_generator_layers: int) -> int:
   """Side of the generator's images: 4 after the first layer, doubled by each later one."""
   return KERNEL_SIZE * 2 ** (num_generator_layers - 1)
@@ -68,11 +67,14 @@ class Generator(nn.Module):
 
   Attributes:
     features: output channels of the transposed convs; the last is the image's channels.
+    conv_impl: `layers.ConvTranspose` implementation; 'auto' = 'im2col' on CPU (XLA's
+      convolution with an im2col kernel gradient), 'xla' on GPU/TPU.
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
     spectral_norm: spectral normalisation of every layer (`layers.spectral`; not in the recipe).
     dtype: computation dtype; params, BatchNorm statistics and the output stay float32.
   """
   features: Sequence[int] = (512, 256, 128, 64, 3)
+  conv_impl: str = 'auto'
   axis_name: str | None = None
   spectral_norm: bool = False
   dtype: Any = jnp.float32
@@ -82,9 +84,9 @@ class Generator(nn.Module):
     x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)[:, None, None, :]
     for index, features in enumerate(self.features):
       stride, torch_padding = (1, 0) if index == 0 else (2, 1)
-      conv = nn.ConvTranspose(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(stride, stride),
-                              padding=torch_transpose_padding(torch_padding), use_bias=False,
-                              transpose_kernel=True, kernel_init=kernel_init, dtype=self.dtype)
+      conv = layers.ConvTranspose(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(stride, stride),
+                                  padding=torch_padding, impl=self.conv_impl,
+                                  kernel_init=kernel_init, dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
       if index < len(self.features) - 1:
         x = nn.relu(_batch_norm(x, train, self.axis_name, self.dtype))
@@ -96,6 +98,7 @@ class Critic(nn.Module):
 
   Attributes:
     features: output channels of the 4x4 stride-2 convs (BatchNorm after all but the first).
+    conv_impl: `layers.Conv` implementation; 'auto' = 'im2col' on CPU, 'xla' on GPU/TPU.
     label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
@@ -103,6 +106,7 @@ class Critic(nn.Module):
     dtype: computation dtype; params and the outputs stay float32.
   """
   features: Sequence[int] = (64, 128, 256, 512)
+  conv_impl: str = 'auto'
   label_dim: int = 0
   aux_dim: int = 0
   axis_name: str | None = None
@@ -114,9 +118,9 @@ class Critic(nn.Module):
                train: bool = False) -> heads.CriticOutput:
     x = images.astype(self.dtype)
     for index, features in enumerate(self.features):
-      conv = nn.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(2, 2),
-                     padding=((1, 1), (1, 1)), use_bias=False, kernel_init=kernel_init,
-                     dtype=self.dtype)
+      conv = layers.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(2, 2),
+                         impl=self.conv_impl, use_bias=False, kernel_init=kernel_init,
+                         dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
       if index > 0:
         x = _batch_norm(x, train, self.axis_name, self.dtype)
@@ -149,9 +153,11 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
   `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none).
   """
   check_sizes(model_config)
-  generator = Generator(features=tuple(model_config.generator_features), axis_name=axis_name,
+  generator = Generator(features=tuple(model_config.generator_features),
+                        conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
                         spectral_norm=model_config.spectral_norm == 'both', dtype=dtype)
   critic = Critic(features=tuple(model_config.critic_features),
+                  conv_impl=model_config.critic_conv_impl,
                   label_dim=label_dim, aux_dim=aux_dim, axis_name=axis_name,
                   spectral_norm=model_config.spectral_norm != 'none', dtype=dtype)
   return generator, critic
