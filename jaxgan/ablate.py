@@ -278,7 +278,7 @@ def finished_result(run: Run, eval_num: int | None = None) -> dict | None:
   if result['failed'] is not None:
     return result
   if (result['eval_num'] != _evaluated_on(run, eval_num)
-      or checkpoint.latest_saved_step(os.path.join(run.workdir, 'checkpoints')) != result['step']):
+      or checkpoint.latest_saved_step(checkpoint.directory_of(run.workdir)) != result['step']):
     return None
   return result
 

@@ -87,13 +87,19 @@ def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir:
   In a multi-process run, process 0 alone trains or loads (and saves) the predictor, and every
   process gets its variables exactly (`distributed.from_process_zero`).
   """
-  model = predictor_lib.predictor_from_config(config.predictor)
-  shapes = jax.eval_shape(predictor_training.init_variables, model, data.train.image_shape, 0)
+  shapes = jax.eval_shape(lambda: untrained_predictor_variables(config, data.train.image_shape))
   variables = distributed.from_process_zero(
       lambda: predictor_training.train_or_load_predictor(
           config.predictor, data.train, data.validation, data.normalisation.forward, workdir),
       shapes)
   return step_predictor(config), variables
+
+
+def untrained_predictor_variables(config: ml_collections.ConfigDict,
+                                  image_shape: tuple[int, ...]) -> dict:
+  """The variables of a freshly initialised predictor (seed 0) for `image_shape` images."""
+  return predictor_training.init_variables(predictor_lib.predictor_from_config(config.predictor),
+                                           tuple(image_shape), 0)
 
 
 def step_predictor(config: ml_collections.ConfigDict) -> nn.Module:
@@ -113,8 +119,7 @@ def predictor_shapes(config: ml_collections.ConfigDict,
   templates of the state."""
   if not config.predictor.alongside:
     return None
-  model = predictor_lib.predictor_from_config(config.predictor)
-  return jax.eval_shape(predictor_training.init_variables, model, tuple(image_shape), 0)
+  return jax.eval_shape(lambda: untrained_predictor_variables(config, image_shape))
 
 
 def conditioning_of(config: ml_collections.ConfigDict) -> conditioning.Conditioning:

@@ -55,12 +55,10 @@ from absl import flags
 
 from jaxgan import assembly
 from jaxgan import configs
-from jaxgan import predictor_training
 from jaxgan import steps
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
-from jaxgan.models import predictor as predictor_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = 'experiments/ctgan_paper.py'
@@ -206,8 +204,7 @@ def training_parts(config: ml_collections.ConfigDict) -> tuple[steps.StepConfig,
   def initial():
     variables = {}
     if predictor is not None:
-      variables = predictor_training.init_variables(
-          predictor_lib.predictor_from_config(config.predictor), shape, 0)
+      variables = assembly.untrained_predictor_variables(config, shape)
     state = assembly.initial_state(config, shape, variables)
     return state, ({} if step_config.predictor_tx else variables)
 

@@ -33,7 +33,8 @@ from jaxgan import distributed
 T = TypeVar('T')
 
 DISK_MARGIN = 1.25  # free space needed before a save, as a multiple of the state's bytes
-DAMAGED_FOLDER = 'damaged_checkpoints'  # next to the checkpoints folder
+FOLDER = 'checkpoints'  # in the workdir
+DAMAGED_FOLDER = 'damaged_checkpoints'  # next to FOLDER
 
 
 class DiskFullError(OSError):
@@ -113,6 +114,11 @@ class Checkpointer:
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices('jaxgan: damaged checkpoints set aside')
     self._manager.reload()
+
+
+def directory_of(workdir: str) -> str:
+  """The folder of a run's checkpoints."""
+  return os.path.join(workdir, FOLDER)
 
 
 def latest_saved_step(directory: str) -> int | None:

@@ -37,6 +37,7 @@ from absl import flags
 from absl import logging
 
 from jaxgan import assembly
+from jaxgan import checkpoint
 from jaxgan import configs
 from jaxgan import logs
 from jaxgan import state as state_lib
@@ -177,7 +178,7 @@ def restore_state(workdir: str, step: int | None = None) -> tuple[ml_collections
   (None: the latest), and that step."""
   config = load_config(workdir)
   image_shape = tuple(_read_json(workdir, 'dataset.json')['image_shape'])
-  state, step = _restore(os.path.join(workdir, 'checkpoints'), _state_template(config, image_shape),
+  state, step = _restore(checkpoint.directory_of(workdir), _state_template(config, image_shape),
                          step)
   return config, state, step
 

@@ -163,7 +163,7 @@ def _resumed(config: ml_collections.ConfigDict, workdir: str, half: int,
   """Run c: trained to `half`, then relaunched to the end; returns its final state."""
   halfway = configs.with_overrides(config, {'train.num_steps': half, **shared})
   train.train_and_evaluate(halfway, workdir)
-  saved = checkpoint.latest_saved_step(os.path.join(workdir, 'checkpoints'))
+  saved = checkpoint.latest_saved_step(checkpoint.directory_of(workdir))
   if saved != half:
     raise RuntimeError(f'{workdir}: the interrupted run saved step {saved}, not {half}')
   return train.train_and_evaluate(configs.with_overrides(config, shared), workdir)

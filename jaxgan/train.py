@@ -228,7 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step_config = assembly.build_step_config(config, predictor)
   initial = assembly.initial_state(config, data.train.image_shape, predictor_variables)
   sample_generator, _ = assembly.build_networks(config)  # without the pmap axis
-  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'),
+  checkpointer = checkpoint.Checkpointer(checkpoint.directory_of(workdir),
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
   num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
