@@ -8,6 +8,7 @@ except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained
 import dataclasses
 import json
 import os
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -25,6 +26,7 @@ from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
+from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
@@ -164,9 +166,30 @@ def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...
       predictor_tx=predictor_optimizer(config))
 
 
-def build_step_config(config: ml_collections.ConfigDict,
-                      predictor: nn.Module | None) -> steps.StepConfig:
-  """Networks, optimizers, losses and weights of the training step, as `config` says."""
+def online_simulator(config: ml_collections.ConfigDict,
+                     normalisation: pipeline.Normalisation | None) -> Callable | None:
+  """With `data.online_simulation`, the step's `simulate`: event numbers -> those events of the
+  toy simulator's `data.seed` stream, images in network units; else None. The host numbers the
+  events after the data set's (`pipeline.simulated_events`), so training never sees a
+  validation event."""
+  if not config.data.online_simulation:
+    return None
+  if normalisation is None:
+    raise ValueError('data.online_simulation: the step needs the data\'s normalisation')
+  simulator = ml_collections.FrozenConfigDict(config.data.toy_iact)
+
+  def simulate(events):
+    images, labels = toy_iact.simulate_events(jax.random.key(config.data.seed), events,
+                                              simulator)
+    return {'images': normalisation.forward(images), 'labels': labels}
+
+  return simulate
+
+
+def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | None,
+                      normalisation: pipeline.Normalisation | None = None) -> steps.StepConfig:
+  """Networks, optimizers, losses and weights of the training step, as `config` says;
+  `normalisation` of the simulated batches (needed with `data.online_simulation` only)."""
   conditions = conditioning_of(config)
   generator_tx, critic_tx = make_optimizers(config)
   generator, critic = build_networks(config, axis_name=steps.AXIS_NAME)
@@ -180,4 +203,5 @@ def build_step_config(config: ml_collections.ConfigDict,
       codes=conditions.codes, info_weight=config.loss.info_weight,
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config),
-      skip_nonfinite=config.train.nonfinite == 'skip')
+      skip_nonfinite=config.train.nonfinite == 'skip',
+      simulate=online_simulator(config, normalisation))

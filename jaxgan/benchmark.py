@@ -1,6 +1,7 @@
 """Speed of training and generation, measured on whatever backend is present.
 
-  python -m jaxgan.benchmark [--plan=standard|quick] [--repeats=3] [--record=BENCHMARKS.md]
+  python -m jaxgan.benchmark [--plan=standard|quick|dcgan|simulator] [--repeats=3] \
+      [--record=BENCHMARKS.md]
 
 Runs a plan of cases (`plan`), each in a fresh child process, prints one line per case as it
 finishes and, with `--record`, writes the results as the newest entry of that Markdown file (the
@@ -12,7 +13,8 @@ What the figures mean:
   is one compiled call of the pmap-ed step (`steps.make_parallel_iteration`: n_critic critic
   updates and one generator update). An image is one real example through the whole iteration.
   The median of `--repeats` iterations after one warm-up, each timed to `block_until_ready`,
-  on a synthetic batch already on the devices (N(0, 1) images, random labels). The predictor of
+  on a synthetic batch already on the devices (N(0, 1) images, random labels), or with
+  `data.online_simulation` on the toy simulator's events made in the step. The predictor of
   conditioning 'predictor' is freshly initialised, not trained: the same arithmetic.
   Compilation (`lower` + `compile`) is timed on its own.
 - FLOPs per iteration: XLA's cost analysis of the step with its critic updates unrolled (the
@@ -31,7 +33,8 @@ transposed-conv layer per doubling, the DCGAN pattern; the CTGAN critic is built
 48-pixel canvas only), the paper model on 1, 2 and 4 devices (fake CPU devices, one per child
 process's `--xla_force_host_platform_device_count`, or the first N real devices), and on
 accelerators bfloat16 too. 'dcgan' measures the DCGAN cases of 'standard' only. 'quick' measures
-the default run's small model (experiments/ctgan.py) in a minute or two.
+the default run's small model (experiments/ctgan.py) in a minute or two. 'simulator' measures
+the default run with its batches given and with them simulated in the step.
 """
 
 import dataclasses
@@ -123,7 +126,7 @@ def dcgan_at(size: int) -> dict[str, Any]:
           'model.generator_features': generator, 'model.critic_features': critic}
 
 
-PLANS = ('standard', 'quick', 'dcgan')
+PLANS = ('standard', 'quick', 'dcgan', 'simulator')
 
 
 def plan(name: str, backend: str, device_count: int) -> list[Case]:
@@ -132,6 +135,11 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
     return [Case('matmul', batch_size=1024, overrides={'dtype': 'float32'}),
             Case('train', DEFAULT, 16), Case('train', DEFAULT, 32, 2, varies='devices'),
             Case('generate', DEFAULT, 1024)]
+  if name == 'simulator':  # the default run, its batches given or simulated in the step
+    return [Case('matmul', batch_size=1024, overrides={'dtype': 'float32'}),
+            Case('train', DEFAULT, 32, varies='data given'),
+            Case('train', DEFAULT, 32, overrides={'data.online_simulation': True},
+                 varies='data simulated')]
   if name not in PLANS:
     raise ValueError(f'--plan={name!r}; choose one of {PLANS}')
   if backend == 'cpu':
@@ -176,9 +184,12 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
 
 def synthetic_batch(config: ml_collections.ConfigDict, num_devices: int, seed: int = 0) -> dict:
   """A global batch of N(0, 1) images and random labels of the dataset's kinds, split over
-  `num_devices` as `pipeline.training_batch` splits it."""
+  `num_devices` as `pipeline.training_batch` splits it; with `data.online_simulation`, the
+  numbers of the events that the step simulates, as training sends them."""
   rng = np.random.default_rng(seed)
   size = config.train.batch_size
+  if config.data.online_simulation:
+    return {'events': pipeline.simulated_events(config.data.num_examples, size, 0, num_devices)}
   labels = {}
   for label in data_lib.get_dataset(config.data.name).labels:
     if label.num_classes:
@@ -199,7 +210,8 @@ def training_parts(config: ml_collections.ConfigDict) -> tuple[steps.StepConfig,
   predictor = None
   if assembly.conditioning_of(config).uses_predictor:
     predictor = assembly.step_predictor(config)
-  step_config = assembly.build_step_config(config, predictor)
+  normalisation = pipeline.Normalisation(config.data.image_scale or 1.0, config.data.transform)
+  step_config = assembly.build_step_config(config, predictor, normalisation)
 
   def initial():
     variables = {}

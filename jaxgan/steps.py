@@ -38,8 +38,9 @@ from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
 
 Array = jax.Array
-# Per device: the examples {'images': (b, H, W, C), 'labels': {name: (b, ...)}}, or rows of
-# examples resident on the device: {'indices': (b,), 'examples': {'images': (N, H, W, C), ...}}.
+# Per device: the examples {'images': (b, H, W, C), 'labels': {name: (b, ...)}}, rows of
+# examples resident on the device: {'indices': (b,), 'examples': {'images': (N, H, W, C), ...}},
+# or the numbers of events to simulate in the step: {'events': (b,)} (`StepConfig.simulate`).
 Batch = Mapping[str, Any]
 Metrics = dict[str, Array]
 PyTree = Any
@@ -104,6 +105,8 @@ class StepConfig:
     critic_unroll: critic updates per step of the scan over them (`lax.scan`'s `unroll`);
       `jaxgan.benchmark` unrolls all n_critic, because XLA's cost analysis counts a scan's body
       once whatever its trip count.
+    simulate: (b,) event numbers -> the examples of those events, in network units, made in the
+      step (`data.online_simulation`); None when batches carry their examples.
   """
   generator: nn.Module
   critic: nn.Module
@@ -125,6 +128,7 @@ class StepConfig:
   predictor_tx: optax.GradientTransformation | None = None
   skip_nonfinite: bool = False
   critic_unroll: int = 1
+  simulate: Callable[[Array], Batch] | None = None
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -369,11 +373,14 @@ def guard_update(cfg: StepConfig, old: GANState, new: GANState, loss: Array,
   return new.replace(nonfinite_updates=old.nonfinite_updates + (~finite).astype(jnp.int32))
 
 
-def gather_rows(batch: Batch) -> Batch:
-  """The examples of `batch`: itself, or the rows `indices` of the resident `examples`."""
-  if 'indices' not in batch:
-    return batch
-  return jax.tree.map(lambda values: values[batch['indices']], batch['examples'])
+def batch_examples(cfg: StepConfig, batch: Batch) -> Batch:
+  """The examples of `batch`: itself, the rows `indices` of the resident `examples`, or the
+  `events` simulated here (`cfg.simulate`)."""
+  if 'events' in batch:
+    return cfg.simulate(batch['events'])
+  if 'indices' in batch:
+    return jax.tree.map(lambda values: values[batch['indices']], batch['examples'])
+  return batch
 
 
 def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, *,
@@ -386,7 +393,7 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   Returns the new state and device-averaged metrics of the last critic (and predictor) update
   and of the generator update, with the run's count of non-finite updates (`guard_update`).
   """
-  batch = gather_rows(batch)
+  batch = batch_examples(cfg, batch)
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
                   else jnp.zeros((batch['images'].shape[0], 0), jnp.float32))

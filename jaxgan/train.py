@@ -98,6 +98,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{NONFINITE_MODES}')
   if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
+  if config.data.online_simulation and config.data.name != 'toy_iact':
+    raise ValueError(f'data.online_simulation=True simulates toy_iact events; data.name is '
+                     f'{config.data.name!r}')
   _check_eval_config(config)
 
 
@@ -218,14 +221,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   dataset = data_lib.get_dataset(config.data.name)
   data = assembly.load_data(config.data, workdir)
-  on_device = pipeline.keep_on_devices(config.train.data_on_device, data.train,
-                                       len(devices) // jax.process_count(), device_memory(devices))
-  logging.info('Training examples %s: %.1f MB in network units', 'on every device' if on_device
-               else 'sent batch by batch', pipeline.device_bytes(data.train) / 1e6)
+  on_device = not config.data.online_simulation and pipeline.keep_on_devices(
+      config.train.data_on_device, data.train, len(devices) // jax.process_count(),
+      device_memory(devices))
+  if config.data.online_simulation:
+    logging.info('Training examples simulated on the devices, afresh for every batch')
+  else:
+    logging.info('Training examples %s: %.1f MB in network units', 'on every device' if on_device
+                 else 'sent batch by batch', pipeline.device_bytes(data.train) / 1e6)
   conditions = assembly.conditioning_of(config)
   predictor, predictor_variables = (assembly.prepare_predictor(config, data, workdir)
                                     if conditions.uses_predictor else (None, {}))
-  step_config = assembly.build_step_config(config, predictor)
+  step_config = assembly.build_step_config(config, predictor, data.normalisation)
   initial = assembly.initial_state(config, data.train.image_shape, predictor_variables)
   sample_generator, _ = assembly.build_networks(config)  # without the pmap axis
   checkpointer = checkpoint.Checkpointer(checkpoint.directory_of(workdir),
@@ -315,10 +322,14 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
 
 
 def _batch(run: Run, step: int, resident: Any) -> dict:
-  """This process's part of iteration `step`'s batch: row indices into the `resident` examples
-  (on the devices), or when there are none the examples themselves."""
-  order = (run.config.train.batch_size, run.config.data.seed, step)
+  """This process's part of iteration `step`'s batch: the numbers of the events that the step
+  simulates, row indices into the `resident` examples (on the devices), or when there are
+  neither the examples themselves."""
   parts = (len(run.devices), jax.process_index(), jax.process_count())
+  if run.config.data.online_simulation:
+    return {'events': pipeline.simulated_events(run.config.data.num_examples,
+                                                run.config.train.batch_size, step, *parts)}
+  order = (run.config.train.batch_size, run.config.data.seed, step)
   if resident is None:
     return pipeline.training_batch(run.data.train, *order, run.data.normalisation, *parts)
   return {'indices': pipeline.local_batch_indices(len(run.data.train), *order, *parts),

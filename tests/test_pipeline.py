@@ -1,11 +1,14 @@
 """Batch order, normalisation and sharding of the training pipeline; data kept on the devices."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import assembly
 from jaxgan import train
 from jaxgan.data import pipeline
+from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from tests.helpers import tiny_config
 
@@ -117,3 +120,44 @@ def test_training_on_resident_data_equals_training_on_sent_batches(tmp_path):
     states.append(train.train_and_evaluate(config, str(tmp_path / mode)))
   for resident, sent in zip(*map(jax.tree.leaves, states), strict=True):
     np.testing.assert_array_equal(np.asarray(resident), np.asarray(sent))
+
+
+def test_simulated_events_follow_the_data_set_and_split_like_batches():
+  events = pipeline.simulated_events(160, 8, step=2, num_devices=2)
+  np.testing.assert_array_equal(events, (176 + np.arange(8)).reshape(2, 4))
+  assert events.dtype == np.int32
+  second_process = pipeline.simulated_events(160, 8, step=2, num_devices=4, process_index=1,
+                                             process_count=2)
+  np.testing.assert_array_equal(second_process, events[1].reshape(2, 2))
+  with pytest.raises(ValueError, match='int32'):
+    pipeline.simulated_events(160, 2 ** 20, step=2 ** 11, num_devices=1)
+
+
+def test_the_step_simulates_the_events_that_simulate_would_give():
+  config = tiny_config()
+  config.data.online_simulation = True
+  normalisation = pipeline.Normalisation(1.7)
+  simulate = assembly.online_simulator(config, normalisation)
+  events = jax.jit(simulate)(jnp.arange(160, 168, dtype=jnp.int32))
+  images, labels = toy_iact.simulate(jax.random.key(config.data.seed), 168, config.data.toy_iact)
+  np.testing.assert_allclose(events['images'], normalisation.forward(images[160:]), atol=1e-5)
+  for name, values in labels.items():
+    np.testing.assert_allclose(events['labels'][name], values[160:], atol=1e-6)
+
+
+def test_online_simulation_trains_alike_on_one_and_two_devices(tmp_path):
+  states = []
+  for num_devices in (1, 2):
+    config = tiny_config(num_devices=num_devices)
+    config.data.online_simulation = True
+    config.model.conditioning = 'cgan'  # no predictor to pretrain
+    states.append(train.train_and_evaluate(config, str(tmp_path / str(num_devices))))
+  for one, two in zip(*map(jax.tree.leaves, states), strict=True):
+    np.testing.assert_allclose(np.asarray(one), np.asarray(two), rtol=1e-4, atol=1e-5)
+
+
+def test_online_simulation_is_refused_for_other_data():
+  config = tiny_config()
+  config.data.update(name='hdf5', online_simulation=True)
+  with pytest.raises(ValueError, match='data.online_simulation'):
+    train.check_config(config, num_devices=1)

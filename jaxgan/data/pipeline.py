@@ -8,8 +8,10 @@ robust noise level of the training pixels (1.4826 x their median absolute deviat
 
 Where the training split fits (`keep_on_devices`), it is normalised once and copied to every
 device; each iteration then sends only the rows' indices and the step gathers them
-(`steps.gather_rows`), so no image crosses from host to device during training. Otherwise each
-batch is read, normalised and sent (`training_batch`).
+(`steps.batch_examples`), so no image crosses from host to device during training. Otherwise each
+batch is read, normalised and sent (`training_batch`). With `data.online_simulation` (the toy
+simulator only) no training image exists before the step: each iteration sends its batch's event
+numbers (`simulated_events`) and the step simulates those events on the devices.
 
 The order is a pure function of (seed, step): batch `step` comes from epoch
 `step // steps_per_epoch` of a permutation drawn from (seed, epoch). A resumed run therefore
@@ -21,6 +23,8 @@ import dataclasses
 import functools
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.data.split import Split
@@ -56,9 +60,11 @@ class Normalisation:
     if not self.scale > 0:
       raise ValueError(f'data.image_scale must be > 0, got {self.scale}')
 
-  def forward(self, images: np.ndarray) -> np.ndarray:
-    scaled = np.asarray(images, np.float32) / np.float32(self.scale)
-    return np.arcsinh(scaled) if self.transform == 'asinh' else scaled
+  def forward(self, images: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+    """NumPy images to NumPy; JAX arrays (e.g. images simulated inside a step) to JAX."""
+    xp = jnp if isinstance(images, jax.Array) else np
+    scaled = xp.asarray(images, xp.float32) / xp.float32(self.scale)
+    return xp.arcsinh(scaled) if self.transform == 'asinh' else scaled
 
   def inverse(self, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images, np.float32)
@@ -100,9 +106,27 @@ def local_batch_indices(num_examples: int, batch_size: int, seed: int, step: int
   indices are the same on every process; process `process_index` keeps only its part
   (`process_part`).
   """
-  indices = process_part(batch_indices(num_examples, batch_size, seed, step), process_index,
-                         process_count)
-  return shard(indices.astype(np.int32), num_devices // process_count)
+  return _local_part(batch_indices(num_examples, batch_size, seed, step), num_devices,
+                     process_index, process_count)
+
+
+def simulated_events(first_event: int, batch_size: int, step: int, num_devices: int,
+                     process_index: int = 0, process_count: int = 1) -> np.ndarray:
+  """This process's event numbers of batch `step` when the simulator makes every batch afresh
+  (`data.online_simulation`): events first_event + step * batch_size + i of its stream, as
+  (local devices, batch_size // num_devices), split like `local_batch_indices`."""
+  last = first_event + (step + 1) * batch_size
+  if last > np.iinfo(np.int32).max:
+    raise ValueError(f'batch {step} needs simulated event {last}, beyond the int32 event numbers')
+  events = first_event + step * batch_size + np.arange(batch_size)
+  return _local_part(events, num_devices, process_index, process_count)
+
+
+def _local_part(indices: np.ndarray, num_devices: int, process_index: int,
+                process_count: int) -> np.ndarray:
+  """This process's part of a global batch's `indices`, int32, split over its devices."""
+  return shard(process_part(indices, process_index, process_count).astype(np.int32),
+               num_devices // process_count)
 
 
 def training_batch(split: Split, batch_size: int, seed: int, step: int,

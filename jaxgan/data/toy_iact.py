@@ -423,13 +423,19 @@ def simulate_event(key: Array, config: ml_collections.ConfigDict) -> tuple[Array
   return image[..., None].astype(jnp.float32), labels
 
 
+def simulate_events(key: Array, indices: Array,
+                    config: ml_collections.ConfigDict) -> tuple[Array, dict[str, Array]]:
+  """Events `indices` ((B,) integers) of the stream `key`, event n drawn from fold_in(key, n):
+  `simulate`'s events, traceable (e.g. inside a training step), with `config` static."""
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, indices)
+  return jax.vmap(simulate_event, (0, None))(keys, config)
+
+
 @functools.partial(jax.jit, static_argnames=('config',))
 def _simulate_chunk(key: Array, start: Array,
                     config: ml_collections.FrozenConfigDict) -> tuple[Array, dict[str, Array]]:
-  """Events start .. start + chunk_size - 1, event n drawn from fold_in(key, n)."""
-  indices = start + jnp.arange(config.chunk_size, dtype=jnp.int32)
-  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, indices)
-  return jax.vmap(simulate_event, (0, None))(keys, config)
+  """Events start .. start + chunk_size - 1."""
+  return simulate_events(key, start + jnp.arange(config.chunk_size, dtype=jnp.int32), config)
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
