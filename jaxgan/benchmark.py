@@ -411,7 +411,9 @@ GENERATION_COLUMNS = ('generator of', 'image', 'batch', 'dtype', 'compile (s)', 
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-  """A Markdown table, after a blank line."""
+  """A Markdown table, after a blank line; nothing when there are no rows."""
+  if not rows:
+    return []
   return ['', '| ' + ' | '.join(columns) + ' |', '| --- ' * len(columns) + '|'] + [
       '| ' + ' | '.join(row) + ' |' for row in rows]
 

@@ -51,6 +51,23 @@ def test_iteration_flops_are_summed_over_devices():
   assert two == pytest.approx(one, rel=0.02)  # the same global work, split
 
 
+def test_an_online_simulation_case_times_the_step_that_simulates_its_batch():
+  given = tiny_case()
+  simulated = tiny_case(**{'data.online_simulation': True})
+  config = benchmark.case_config(simulated)
+  batch = benchmark.synthetic_batch(config, num_devices=1)
+  assert batch['events'].tolist() == [[config.data.num_examples + i for i in range(8)]]
+  assert lowered_flops(simulated) > lowered_flops(given)  # the simulator runs in the step
+
+
+def test_a_report_leaves_out_the_tables_of_kinds_it_did_not_measure():
+  result = {'compile_seconds': 1.0, 'seconds_per_iteration': 0.5, 'images_per_second': 16.0,
+            'flops_per_iteration': 1e9, 'flops_per_second': 2e9, 'image_shape': [43, 43, 1],
+            'memory_bytes_per_device': 2 ** 20, 'allocator_peak_bytes': None, 'device': 'cpu'}
+  text = benchmark.report([(tiny_case(), result)], 'test machine', 'python -m x')
+  assert '| ctgan_paper | batch |' in text and 'generator of' not in text
+
+
 def test_generation_flops_match_the_closed_form_of_its_layers():
   # Base 3x3x32 and 32-channel blocks: the dense layer and the 3x3 convolutions (at the
   # upsampled sides 6, 12, 24, 48) are nearly all of the arithmetic. XLA counts the
