@@ -7,8 +7,8 @@ latent vector, a smaller simulated data set, fewer steps, and these changes (BEN
 - batch 32 (GAN) and 64 (predictor pretraining) instead of 512, so that `make train` fits in
   10 minutes on a 2-core CPU;
 - conditioning 'cgan+predictor': the source's predictor losses plus a projection critic, which
-  makes brightness follow energy within the budget (size-energy correlation ~0.3 against ~0.2
-  with the predictor alone at the same settings; the data's is 0.48);
+  makes brightness follow energy within the budget (size-energy correlation 0.3-0.4 against
+  ~0.2 with the predictor alone at the same settings; the data's is 0.48);
 - every GAN batch is simulated afresh inside the training step (`data.online_simulation`): no
   image is copied to the devices, and the GAN never sees an event twice (the 20,000 simulated
   events still train the predictor and give the normalisation, the samples and the probe).
