@@ -58,6 +58,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Generator convs: 'xla', 'im2col' or 'auto' (im2col on CPU, else xla; models/layers.py).
   # CTGAN's stride-1 convs are fastest with 'xla'; the DCGAN's transposed convs with 'auto'.
   model.generator_conv_impl = 'xla'
+  # > 0: a nonlinear conv of this width at the output resolution before the image (ctgan).
+  model.generator_output_features = 0
+  # ctgan: the last side^2 entries of z are a per-pixel noise map (latent_dim must exceed them).
+  model.generator_pixel_noise = False
   # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
   model.conditioning = 'predictor'

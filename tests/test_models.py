@@ -77,3 +77,40 @@ def test_crop_inverts_pad():
   assert padded.shape == (2, 48, 48, 1)
   np.testing.assert_array_equal(ctgan.crop_center(padded, 43), images)
   assert float(jnp.abs(padded).sum()) == pytest.approx(float(jnp.abs(images).sum()), rel=1e-5)
+
+
+def test_pixel_noise_adds_each_map_entry_to_its_own_pixel_times_the_learned_scale():
+  generator = ctgan.Generator(base_shape=(3, 3, 4), block_features=(4, 4, 4, 1), pixel_noise=True)
+  z = jax.random.normal(jax.random.key(0), (1, 8 + 48 * 48))
+  labels = jnp.zeros((1, 5))
+  variables = generator.init(jax.random.key(1), z, labels, train=False)
+  image = generator.apply(variables, z, labels, train=False)
+  row, col = 30, 12  # canvas pixel; the 43x43 image starts at canvas pixel (2, 2)
+  nudged = z.at[0, 8 + row * 48 + col].add(1.5)
+  # The scale starts at 0: the map changes nothing.
+  np.testing.assert_array_equal(generator.apply(variables, nudged, labels, train=False), image)
+  params = {**variables['params'], 'noise_scale': jnp.array([0.4])}
+  variables = {**variables, 'params': params}
+  difference = np.asarray(generator.apply(variables, nudged, labels, train=False)
+                          - generator.apply(variables, z, labels, train=False))[0, ..., 0]
+  expected = np.zeros((43, 43))
+  expected[row - 2, col - 2] = 0.4 * 1.5
+  np.testing.assert_allclose(difference, expected, atol=1e-5)
+
+
+def test_pixel_noise_needs_a_latent_longer_than_the_map():
+  generator = ctgan.Generator(base_shape=(3, 3, 4), block_features=(4, 4, 4, 1), pixel_noise=True)
+  with pytest.raises(ValueError, match='latent_dim > 2304'):
+    generator.init(jax.random.key(1), jnp.zeros((1, 2304)), jnp.zeros((1, 5)), train=False)
+
+
+def test_output_features_put_a_nonlinear_layer_at_the_output_resolution():
+  generator = ctgan.Generator(base_shape=(3, 3, 4), block_features=(4, 4, 4, 1),
+                              output_features=6)
+  z, labels = jnp.ones((2, 8)), jnp.zeros((2, 5))
+  variables = generator.init(jax.random.key(1), z, labels, train=False)
+  assert generator.apply(variables, z, labels, train=False).shape == (2, 43, 43, 1)
+  kernels = [leaf.shape for path, leaf in jax.tree_util.tree_leaves_with_path(variables['params'])
+             if 'kernel' in jax.tree_util.keystr(path) and leaf.ndim == 4]
+  assert kernels[-2:] == [(3, 3, 4, 6), (3, 3, 6, 1)]  # 48x48: 4 -> 6 channels, then the image
+  assert variables['batch_stats']['BatchNorm_3']['mean'].shape == (6,)  # normalised, nonlinear

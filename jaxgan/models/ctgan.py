@@ -56,6 +56,12 @@ class Generator(nn.Module):
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
     spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params, BatchNorm statistics and the output stay float32.
+    output_features: > 0: the last block's conv gives this many channels, followed by BatchNorm
+      + LeakyReLU and a 3x3 conv to the image, so that the last nonlinearity works at the output
+      resolution (else it is at half of it, and the image a linear map of upsampled features).
+    pixel_noise: the last S*S entries of z (S the canvas side) are a per-pixel noise map, added
+      to the output of the last block's conv times a learned per-channel scale (zero at first;
+      StyleGAN's noise inputs): pixel-level noise need not come through the dense layer.
   """
   base_shape: Sequence[int] = (3, 3, 512)
   block_features: Sequence[int] = (256, 128, 64, 1)
@@ -65,22 +71,40 @@ class Generator(nn.Module):
   axis_name: str | None = None
   spectral_norm: bool = False
   dtype: Any = jnp.float32
+  output_features: int = 0
+  pixel_noise: bool = False
 
   @nn.compact
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
     if self.upsample not in UPSAMPLE_MODES:
       raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
+    side = self.base_shape[0] * 2 ** len(self.block_features)
+    if self.pixel_noise:
+      if z.shape[-1] <= side * side:
+        raise ValueError(f'model.generator_pixel_noise needs model.latent_dim > {side * side} '
+                         f'(the {side}x{side} noise map plus the latent vector), got {z.shape[-1]}')
+      z, noise = z[:, :-side * side], z[:, -side * side:].reshape(-1, side, side, 1)
     x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)
     x = layers.spectral(nn.Dense(math.prod(self.base_shape), dtype=self.dtype),
                         self.spectral_norm, train)(x)
     x = x.reshape((x.shape[0], *self.base_shape))
+    num_blocks = len(self.block_features)
     for index, features in enumerate(self.block_features):
-      last = index == len(self.block_features) - 1
-      x = self._upsample_conv(x, features, use_bias=last, train=train)  # BN cancels a bias
-      if not last:
+      final = index == num_blocks - 1
+      linear = final and not self.output_features
+      if final and self.output_features:
+        features = self.output_features
+      x = self._upsample_conv(x, features, use_bias=linear, train=train)  # BN cancels a bias
+      if final and self.pixel_noise:
+        scale = self.param('noise_scale', nn.initializers.zeros, (features,))
+        x = x + noise.astype(x.dtype) * scale
+      if not linear:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.axis_name,
                          dtype=self.dtype)(x)
         x = nn.leaky_relu(x, 0.2)
+    if self.output_features:
+      conv = layers.Conv(self.block_features[-1], (3, 3), impl=self.conv_impl, dtype=self.dtype)
+      x = layers.spectral(conv, self.spectral_norm, train)(x)
     return crop_center(x, self.image_size).astype(jnp.float32)
 
   def _upsample_conv(self, x: Array, features: int, use_bias: bool, train: bool) -> Array:
@@ -139,7 +163,9 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
                         conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
-                        spectral_norm=model_config.spectral_norm == 'both', dtype=dtype)
+                        spectral_norm=model_config.spectral_norm == 'both', dtype=dtype,
+                        output_features=model_config.generator_output_features,
+                        pixel_noise=model_config.generator_pixel_noise)
   critic = Critic(block_features=tuple(model_config.critic_features),
                   dropout_rate=model_config.critic_dropout,
                   conv_impl=model_config.critic_conv_impl,
