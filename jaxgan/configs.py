@@ -38,10 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
   data.image_size = 64  # image_folder: side of the square pictures (resized and centre-cropped).
   data.images = images.default_config()  # image_folder without data.path: the built-in crops.
   data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
+  data.toy_iact.energy_min_tev = 0.2  # A high energy threshold, like the source's MAGIC data.
   # toy_iact: simulate every training batch afresh inside the step, on the devices (the fixed
   # data set still serves the normalisation, the predictor, the samples and the evaluation).
   data.online_simulation = False
-  data.toy_iact.energy_min_tev = 0.2  # A high energy threshold, like the source's MAGIC data.
 
   config.model = model = ml_collections.ConfigDict()
   model.name = 'ctgan'  # Architecture (jaxgan.models.ARCHITECTURES).

@@ -221,12 +221,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   dataset = data_lib.get_dataset(config.data.name)
   data = assembly.load_data(config.data, workdir)
-  on_device = not config.data.online_simulation and pipeline.keep_on_devices(
-      config.train.data_on_device, data.train, len(devices) // jax.process_count(),
-      device_memory(devices))
   if config.data.online_simulation:
+    on_device = False  # nothing to keep there: the step makes its examples
     logging.info('Training examples simulated on the devices, afresh for every batch')
   else:
+    on_device = pipeline.keep_on_devices(config.train.data_on_device, data.train,
+                                         len(devices) // jax.process_count(),
+                                         device_memory(devices))
     logging.info('Training examples %s: %.1f MB in network units', 'on every device' if on_device
                  else 'sent batch by batch', pipeline.device_bytes(data.train) / 1e6)
   conditions = assembly.conditioning_of(config)

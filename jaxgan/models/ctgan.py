@@ -78,8 +78,8 @@ class Generator(nn.Module):
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
     if self.upsample not in UPSAMPLE_MODES:
       raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
-    side = self.base_shape[0] * 2 ** len(self.block_features)
     if self.pixel_noise:
+      side = self.base_shape[0] * 2 ** len(self.block_features)  # the canvas
       if z.shape[-1] <= side * side:
         raise ValueError(f'model.generator_pixel_noise needs model.latent_dim > {side * side} '
                          f'(the {side}x{side} noise map plus the latent vector), got {z.shape[-1]}')
