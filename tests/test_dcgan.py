@@ -206,6 +206,13 @@ def test_from_config_through_the_registry():
   assert critic.label_dim > 0 and critic.aux_dim == critic.label_dim
 
 
+@pytest.mark.parametrize('field, value', [('generator_pixel_noise', True),
+                                          ('generator_output_features', 16)])
+def test_ctgan_only_fields_are_refused(field, value):
+  with pytest.raises(ValueError, match=f'model.{field}=.*ctgan model only'):
+    models.build_gan(_model_config(**{field: value}))
+
+
 def test_small_images_for_digits():
   config = _model_config(image_size=8, generator_features=(8, 1), critic_features=(8,))
   generator, critic = dcgan.from_config(config)
