@@ -34,7 +34,10 @@ transposed-conv layer per doubling, the DCGAN pattern; the CTGAN critic is built
 process's `--xla_force_host_platform_device_count`, or the first N real devices), and on
 accelerators bfloat16 too. 'dcgan' measures the DCGAN cases of 'standard' only. 'quick' measures
 the default run's small model (experiments/ctgan.py) in a minute or two. 'simulator' measures
-the default run with its batches given and with them simulated in the step.
+the default run with its batches given and with them simulated in the step. 'bfloat16' measures
+the paper model (at the smallest batch of 'standard'), the DCGAN (at its largest) and their
+generators in float32 and in bfloat16, on CPU too ('standard' measures bfloat16 on accelerators
+only).
 """
 
 import dataclasses
@@ -126,7 +129,7 @@ def dcgan_at(size: int) -> dict[str, Any]:
           'model.generator_features': generator, 'model.critic_features': critic}
 
 
-PLANS = ('standard', 'quick', 'dcgan', 'simulator')
+PLANS = ('standard', 'quick', 'dcgan', 'simulator', 'bfloat16')
 
 
 def plan(name: str, backend: str, device_count: int) -> list[Case]:
@@ -149,7 +152,17 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
     batches, generation_batch, matmul = (128, 512, 2048), 16384, 8192
     counts = tuple(n for n in (1, 2, 4, 8, 16, 32) if n <= device_count)
     dtypes = ('float32', 'bfloat16')
+  dcgan_batches = (32, 128) if backend == 'cpu' else (128, 512, 2048)
+  if name == 'bfloat16':  # both dtypes, on CPU too
+    dtypes = ('float32', 'bfloat16')
   cases = [Case('matmul', batch_size=matmul, overrides={'dtype': dtype}) for dtype in dtypes]
+  if name == 'bfloat16':
+    for experiment, batch in ((PAPER, batches[0]), (DCGAN, dcgan_batches[-1])):
+      cases += [Case('train', experiment, batch, overrides={'train.dtype': dtype}, varies='dtype')
+                for dtype in dtypes]
+      cases += [Case('generate', experiment, generation_batch, overrides={'train.dtype': dtype},
+                     varies='dtype') for dtype in dtypes]
+    return cases
   experiments = (DCGAN,)
   if name == 'standard':
     experiments = (PAPER, DCGAN)
@@ -157,7 +170,6 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
     cases += [Case('train', PAPER, batches[-1], overrides={'train.dtype': dtype}, varies='dtype')
               for dtype in dtypes[1:]]
     cases += [Case('train', PAPER, batches[0] * n, n, varies='devices') for n in counts if n > 1]
-  dcgan_batches = (32, 128) if backend == 'cpu' else (128, 512, 2048)
   cases += [Case('train', DCGAN, batch) for batch in dcgan_batches]
   cases += [Case('train', DCGAN, dcgan_batches[0], overrides=dcgan_at(size), varies='image size')
             for size in (32, 128)]

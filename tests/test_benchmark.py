@@ -116,6 +116,18 @@ def test_the_dcgan_plan_is_the_standard_plans_matmul_and_dcgan_cases(backend, co
   assert benchmark.plan('dcgan', backend, count) == expected
 
 
+@pytest.mark.parametrize('backend', ['cpu', 'gpu'])
+def test_the_bfloat16_plan_measures_every_case_in_both_dtypes(backend):
+  cases = benchmark.plan('bfloat16', backend, 1)
+  measured = {}
+  for case in cases:
+    dtype = case.overrides.get('train.dtype', case.overrides.get('dtype'))
+    measured.setdefault((case.kind, case.experiment), []).append(dtype)
+  assert set(measured) == {('matmul', ''), ('train', benchmark.PAPER), ('train', benchmark.DCGAN),
+                           ('generate', benchmark.PAPER), ('generate', benchmark.DCGAN)}
+  assert all(sorted(dtypes) == ['bfloat16', 'float32'] for dtypes in measured.values())
+
+
 def test_plan_runs_each_case_in_a_child_and_records_the_newest_entry(tmp_path):
   cases = [benchmark.Case('matmul', batch_size=64, overrides={'dtype': 'float32'}),
            tiny_case(batch_size=8, num_devices=2, varies='devices'),
