@@ -155,23 +155,20 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
   # bfloat16 on accelerators; on CPU only when asked (it is slower there: BENCHMARKS.md).
   dtypes = ('float32', 'bfloat16') if backend != 'cpu' or name == 'bfloat16' else ('float32',)
   cases = [Case('matmul', batch_size=matmul, overrides={'dtype': dtype}) for dtype in dtypes]
+  experiments = (DCGAN,) if name == 'dcgan' else (PAPER, DCGAN)
   if name == 'bfloat16':
-    for experiment, batch in ((PAPER, batches[0]), (DCGAN, dcgan_batches[-1])):
-      cases += [Case('train', experiment, batch, overrides={'train.dtype': dtype}, varies='dtype')
-                for dtype in dtypes]
-      cases += [Case('generate', experiment, generation_batch, overrides={'train.dtype': dtype},
-                     varies='dtype') for dtype in dtypes]
-    return cases
-  experiments = (DCGAN,)
+    cases += [Case('train', experiment, batch, overrides={'train.dtype': dtype}, varies='dtype')
+              for experiment, batch in ((PAPER, batches[0]), (DCGAN, dcgan_batches[-1]))
+              for dtype in dtypes]
   if name == 'standard':
-    experiments = (PAPER, DCGAN)
     cases += [Case('train', PAPER, batch) for batch in batches]
     cases += [Case('train', PAPER, batches[-1], overrides={'train.dtype': dtype}, varies='dtype')
               for dtype in dtypes[1:]]
     cases += [Case('train', PAPER, batches[0] * n, n, varies='devices') for n in counts if n > 1]
-  cases += [Case('train', DCGAN, batch) for batch in dcgan_batches]
-  cases += [Case('train', DCGAN, dcgan_batches[0], overrides=dcgan_at(size), varies='image size')
-            for size in (32, 128)]
+  if name != 'bfloat16':
+    cases += [Case('train', DCGAN, batch) for batch in dcgan_batches]
+    cases += [Case('train', DCGAN, dcgan_batches[0], overrides=dcgan_at(size),
+                   varies='image size') for size in (32, 128)]
   for experiment in experiments:
     cases += [Case('generate', experiment, generation_batch, overrides={'train.dtype': dtype},
                    varies='dtype') for dtype in dtypes]
