@@ -66,6 +66,11 @@ def base_config() -> ml_collections.ConfigDict:
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
   model.conditioning = 'predictor'
   model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
+  # ctgan: what the critic reads: 'camera' (the image) or 'polar' (the image resampled on a polar
+  # grid about the labelled source, where pointing at the source is a local property; needs
+  # 'cgan' in model.conditioning; jaxgan/models/source_frame.py).
+  model.critic_view = 'camera'
+  model.camera_pixel_size = 0.1  # ctgan polar view: camera pixel size in direction-label units.
 
   config.loss = loss = ml_collections.ConfigDict()
   loss.name = 'wasserstein'  # minimax, non_saturating, least_squares, wasserstein, hinge.

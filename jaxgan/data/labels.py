@@ -55,6 +55,16 @@ def vector_size(spec: LabelSpec) -> int:
 LABEL_DIM = vector_size(TELESCOPE)  # one-hot type, energy, 2-d direction
 
 
+def vector_columns(spec: LabelSpec, name: str) -> tuple[int, int]:
+  """(start, stop) of label `name`'s columns in `label_vector(labels, spec)`."""
+  start = 0
+  for label in spec:
+    if label.name == name:
+      return start, start + label.width
+    start += label.width
+  raise KeyError(f'no label {name!r} in {[label.name for label in spec]}')
+
+
 def label_vector(labels: Labels, spec: LabelSpec) -> jnp.ndarray:
   """The conditioning vector: each label of `spec` in order, categorical ones one-hot.
 

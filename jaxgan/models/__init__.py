@@ -13,15 +13,18 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan.models import ctgan
+from jaxgan.models import ctgan_frame
 from jaxgan.models import dcgan
 from jaxgan.models import mlp
 
-# Fields that only the CTGAN generator reads, with their off values: set for another
+# Fields that only the CTGAN model reads, with their off values: set for another
 # architecture they would be silently ignored, so `build_gan` refuses them.
-CTGAN_ONLY_FIELDS = {'generator_output_features': 0, 'generator_pixel_noise': False}
+CTGAN_ONLY_FIELDS = {'generator_output_features': 0, 'generator_pixel_noise': False,
+                     'critic_view': 'camera'}
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'ctgan': ctgan.from_config,
+    'ctgan_frame': ctgan_frame.from_config,
     'dcgan': dcgan.from_config,
     'mlp': mlp.from_config,
 }
@@ -33,9 +36,9 @@ def build_gan(model_config, axis_name: str | None = None, dtype: Any = jnp.float
   if model_config.name not in ARCHITECTURES:
     raise ValueError(f'model.name={model_config.name!r} is unknown; '
                      f'choose one of {sorted(ARCHITECTURES)}')
-  if model_config.name != 'ctgan':
+  if model_config.name not in ('ctgan', 'ctgan_frame'):
     for field, off in CTGAN_ONLY_FIELDS.items():
       if model_config.get(field, off) != off:
-        raise ValueError(f'model.{field}={model_config[field]!r} is read by the ctgan model only; '
+        raise ValueError(f'model.{field}={model_config[field]!r} is read by the ctgan models only; '
                          f'model.name={model_config.name!r} needs it at {off!r}')
   return ARCHITECTURES[model_config.name](model_config, axis_name, dtype, label_dim, aux_dim)

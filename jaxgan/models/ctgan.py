@@ -16,13 +16,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.data import labels as labels_lib
 from jaxgan.models import heads
 from jaxgan.models import layers
+from jaxgan.models import source_frame
 
 Array = jax.Array
 
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
+CRITIC_VIEWS = ('camera', 'polar')
 
 
 def crop_center(images: Array, size: int) -> Array:
@@ -36,6 +39,14 @@ def pad_center(images: Array, size: int) -> Array:
   low = (size - images.shape[1]) // 2
   high = size - images.shape[1] - low
   return jnp.pad(images, ((0, 0), (low, high), (low, high), (0, 0)))
+
+
+def split_pixel_noise(z: Array, side: int) -> tuple[Array, Array]:
+  """(latent vector, (B, side, side, 1) noise map): z's last side^2 entries are the map."""
+  if z.shape[-1] <= side * side:
+    raise ValueError(f'model.generator_pixel_noise needs model.latent_dim > {side * side} '
+                     f'(the {side}x{side} noise map plus the latent vector), got {z.shape[-1]}')
+  return z[:, :-side * side], z[:, -side * side:].reshape(-1, side, side, 1)
 
 
 def upsample_nearest(x: Array) -> Array:
@@ -79,11 +90,7 @@ class Generator(nn.Module):
     if self.upsample not in UPSAMPLE_MODES:
       raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
     if self.pixel_noise:
-      side = self.base_shape[0] * 2 ** len(self.block_features)  # the canvas
-      if z.shape[-1] <= side * side:
-        raise ValueError(f'model.generator_pixel_noise needs model.latent_dim > {side * side} '
-                         f'(the {side}x{side} noise map plus the latent vector), got {z.shape[-1]}')
-      z, noise = z[:, :-side * side], z[:, -side * side:].reshape(-1, side, side, 1)
+      z, noise = split_pixel_noise(z, self.base_shape[0] * 2 ** len(self.block_features))
     x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)
     x = layers.spectral(nn.Dense(math.prod(self.base_shape), dtype=self.dtype),
                         self.spectral_norm, train)(x)
@@ -131,6 +138,10 @@ class Critic(nn.Module):
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
     spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params and the outputs stay float32.
+    view: 'camera' (the padded image) or 'polar' (the image resampled about the labelled source,
+      `source_frame.polar_view`; needs the labels, with the source at `direction_columns`).
+    pixel_size: the polar view's camera pixel size, in the units of the direction label.
+    direction_columns: (start, stop) of the source's (x, y) in the label vector.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
   dropout_rate: float = 0.0
@@ -139,11 +150,21 @@ class Critic(nn.Module):
   aux_dim: int = 0
   spectral_norm: bool = False
   dtype: Any = jnp.float32
+  view: str = 'camera'
+  pixel_size: float = 0.1
+  direction_columns: tuple[int, int] = labels_lib.vector_columns(labels_lib.TELESCOPE, 'direction')
 
   @nn.compact
   def __call__(self, images: Array, labels: Array | None = None,
                train: bool = False) -> heads.CriticOutput:
     x = pad_center(images.astype(self.dtype), PADDED_SIZE)
+    if self.view == 'polar':
+      if labels is None:
+        raise ValueError("the critic's polar view needs the labels (the source position)")
+      source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
+      x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1])
+    elif self.view != 'camera':
+      raise ValueError(f'model.critic_view={self.view!r}; choose one of {CRITIC_VIEWS}')
     for features in self.block_features:
       conv = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
@@ -166,9 +187,19 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         spectral_norm=model_config.spectral_norm == 'both', dtype=dtype,
                         output_features=model_config.generator_output_features,
                         pixel_noise=model_config.generator_pixel_noise)
-  critic = Critic(block_features=tuple(model_config.critic_features),
-                  dropout_rate=model_config.critic_dropout,
-                  conv_impl=model_config.critic_conv_impl,
-                  label_dim=label_dim, aux_dim=aux_dim,
-                  spectral_norm=model_config.spectral_norm != 'none', dtype=dtype)
-  return generator, critic
+  return generator, critic_from_config(model_config, dtype, label_dim, aux_dim)
+
+
+def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 0,
+                       aux_dim: int = 0) -> Critic:
+  """The critic of `from_config` (also the critic of `jaxgan.models.ctgan_frame`)."""
+  if model_config.critic_view == 'polar' and label_dim != labels_lib.LABEL_DIM:
+    raise ValueError("model.critic_view='polar' reads the source from the telescope labels, "
+                     "which reach the critic only with 'cgan' in model.conditioning "
+                     f'(its label size: {label_dim}, telescope labels: {labels_lib.LABEL_DIM})')
+  return Critic(block_features=tuple(model_config.critic_features),
+                dropout_rate=model_config.critic_dropout,
+                conv_impl=model_config.critic_conv_impl,
+                label_dim=label_dim, aux_dim=aux_dim,
+                spectral_norm=model_config.spectral_norm != 'none', dtype=dtype,
+                view=model_config.critic_view, pixel_size=model_config.camera_pixel_size)

@@ -1,0 +1,83 @@
+"""Views of telescope images anchored at the labelled source, for the CTGAN (issue 2).
+
+A gamma-ray shower's image points back to its source: its major axis passes through the arrival
+direction (the `direction` label, the source's camera position). In camera pixels that is a
+relation between the image and a label, which a convolutional critic can only check through a
+nonlinear mix of both. Resampled on a polar grid about the source (rows: angle about the source,
+columns: distance from it), a shower that points back to the source becomes a horizontal streak
+along one row, and a misaligned one a slanted or curved streak: a local orientation, what
+convolutions detect. `polar_view` gives that grid; the CTGAN critic reads it with
+`model.critic_view='polar'`.
+
+Coordinates (those of `jaxgan.data.toy_iact`): the image is centre-padded to a square canvas;
+pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
+c = (image_size - 1) / 2, and the source (x, y) is in the units of `pixel_size` (degrees for
+the toy and MAGIC-like data: 0.1-degree pixels).
+"""
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+POLAR_ANGLES = 96  # angle bins: 0.13-degree steps 2 degrees from the source (0.1-degree pixels)
+POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any source within 1.5 deg
+
+
+def sample_bilinear(canvas: Array, rows: Array, cols: Array) -> Array:
+  """Bilinear samples of `canvas` (B, H, W, C) at fractional pixel positions `rows`, `cols`
+  (B, *grid); zero outside the canvas. Returns (B, *grid, C)."""
+  batch, height, width, channels = canvas.shape
+  grid = rows.shape[1:]
+  row0, col0 = jnp.floor(rows), jnp.floor(cols)
+  row_weight, col_weight = (rows - row0)[..., None], (cols - col0)[..., None]
+  row0, col0 = row0.astype(jnp.int32), col0.astype(jnp.int32)
+  flat = canvas.reshape(batch, height * width, channels)
+
+  def at(row: Array, col: Array) -> Array:
+    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    index = jnp.clip(row, 0, height - 1) * width + jnp.clip(col, 0, width - 1)
+    values = jnp.take_along_axis(flat, index.reshape(batch, -1, 1), axis=1)
+    return values.reshape(batch, *grid, channels) * inside[..., None].astype(canvas.dtype)
+
+  top = (1 - col_weight) * at(row0, col0) + col_weight * at(row0, col0 + 1)
+  bottom = (1 - col_weight) * at(row0 + 1, col0) + col_weight * at(row0 + 1, col0 + 1)
+  return (1 - row_weight) * top + row_weight * bottom
+
+
+def polar_view(canvas: Array, source: Array, pixel_size: float, image_size: int) -> Array:
+  """(B, POLAR_ANGLES, POLAR_RADII, C) resampling of the centre-padded camera canvas (B, S, S, C)
+  about `source` (B, 2), the (x, y) camera position of the source.
+
+  Row a holds angle 2 pi (a + 0.5) / POLAR_ANGLES from the +x axis (towards +y), column r the
+  distance (r + 0.5) pixels from the source; points off the canvas read zero.
+  """
+  centre = (canvas.shape[1] - image_size) // 2 + (image_size - 1) / 2  # camera centre, canvas px
+  radius = jnp.arange(POLAR_RADII) + 0.5
+  angle = 2 * jnp.pi * (jnp.arange(POLAR_ANGLES) + 0.5) / POLAR_ANGLES
+  source_col, source_row = (source / pixel_size + centre).T
+  cols = source_col[:, None, None] + jnp.cos(angle)[None, :, None] * radius[None, None, :]
+  rows = source_row[:, None, None] + jnp.sin(angle)[None, :, None] * radius[None, None, :]
+  return sample_bilinear(canvas, rows, cols)
+
+
+FRAME_ORIGIN_COLUMN = 10  # the source's column on a shower-frame canvas (u = 0)
+
+
+def frame_to_camera(frame: Array, source: Array, azimuth: Array, pixel_size: float,
+                    image_size: int, side: int) -> Array:
+  """(B, side, side, C) camera canvas (the image centre-padded to `side`) resampled from
+  shower-frame canvases `frame` (B, V, U, C) placed at `source` (B, 2) and turned to `azimuth`
+  (B, 2), unit vectors (cos, sin).
+
+  Frame pixel (row r, column c) lies at u = c - FRAME_ORIGIN_COLUMN pixels from the source along
+  the azimuth and v = r - (V - 1) / 2 pixels across it (towards +90 degrees); camera points off
+  the frame read zero.
+  """
+  centre = (side - image_size) // 2 + (image_size - 1) / 2
+  offsets = (jnp.arange(side) - centre)[None, :] - (source / pixel_size)[:, :, None]  # (B, 2, S)
+  dx, dy = offsets[:, 0, None, :], offsets[:, 1, :, None]  # (B, 1, S) columns, (B, S, 1) rows
+  cos, sin = azimuth[:, 0, None, None], azimuth[:, 1, None, None]
+  cols = dx * cos + dy * sin + FRAME_ORIGIN_COLUMN
+  rows = dy * cos - dx * sin + (frame.shape[1] - 1) / 2
+  return sample_bilinear(frame, rows, cols)
