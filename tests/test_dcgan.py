@@ -207,9 +207,10 @@ def test_from_config_through_the_registry():
 
 
 @pytest.mark.parametrize('field, value', [('generator_pixel_noise', True),
-                                          ('generator_output_features', 16)])
+                                          ('generator_output_features', 16),
+                                          ('critic_view', 'polar')])
 def test_ctgan_only_fields_are_refused(field, value):
-  with pytest.raises(ValueError, match=f'model.{field}=.*ctgan model only'):
+  with pytest.raises(ValueError, match=f'model.{field}=.*ctgan models only'):
     models.build_gan(_model_config(**{field: value}))
 
 

@@ -1,6 +1,7 @@
 """The polar view about the labelled source, against scipy and closed-form geometry."""
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -128,3 +129,14 @@ def test_frame_generator_moves_its_showers_with_the_source():
   np.testing.assert_allclose(moved[:, 8:35, 11:38], base[:, 8:35, 8:35], atol=1e-5)
   turned = frame_generator_images(z.at[0, :2].set(jnp.array([-z[0, 1], z[0, 0]])), labels)
   assert np.abs(turned - base).max() > 0.1
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('generator_output_features', 0, 'generator_output_features > 0'),
+    ('upsample', 'transposed', "upsample='nearest'")])
+def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  model = configs.from_file(os.path.join(repo, 'experiments', 'ctgan_frame.py')).model
+  model[field] = value
+  with pytest.raises(ValueError, match=message):
+    ctgan_frame.from_config(model, label_dim=labels_lib.LABEL_DIM)
