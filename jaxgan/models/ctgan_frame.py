@@ -8,8 +8,7 @@ of z, v across it; `source_frame.frame_to_camera` turns and shifts that canvas o
 so a streak along u points back to the source whatever the azimuth, and the azimuths of the
 showers are uniform around the source, as in the data (the impact point's azimuth is uniform).
 The source position enters only there, not the dense layer: the image of (z, particle type,
-energy) moves with the source (tested).
-The camera's own stage then adds the per-pixel noise map and the last nonlinearity (as
+energy) moves with the source (tested). The camera's own stage then adds the per-pixel noise map and the last nonlinearity (as
 `model.generator_pixel_noise` and `model.generator_output_features` do in the ctgan generator).
 
 z: [azimuth (2), latent vector, noise map (48 x 48) if model.generator_pixel_noise]. Frame

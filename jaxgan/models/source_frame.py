@@ -7,7 +7,9 @@ nonlinear mix of both. Resampled on a polar grid about the source (rows: angle a
 columns: distance from it), a shower that points back to the source becomes a horizontal streak
 along one row, and a misaligned one a slanted or curved streak: a local orientation, what
 convolutions detect. `polar_view` gives that grid; the CTGAN critic reads it with
-`model.critic_view='polar'`.
+`model.critic_view='polar'`. The other way round, `frame_to_camera` places a canvas drawn in a
+shower's own frame (the source at its origin, the axis along u) on the camera at the labelled
+source, turned to a given azimuth: the generator of `jaxgan.models.ctgan_frame`.
 
 Coordinates (those of `jaxgan.data.toy_iact`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
@@ -22,6 +24,11 @@ Array = jax.Array
 
 POLAR_ANGLES = 96  # angle bins: 0.13-degree steps 2 degrees from the source (0.1-degree pixels)
 POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any source within 1.5 deg
+
+
+def camera_centre(side: int, image_size: int) -> float:
+  """Row (= column) of the camera centre on the `side`-pixel canvas the image is padded to."""
+  return (side - image_size) // 2 + (image_size - 1) / 2
 
 
 def sample_bilinear(canvas: Array, rows: Array, cols: Array) -> Array:
@@ -52,7 +59,7 @@ def polar_view(canvas: Array, source: Array, pixel_size: float, image_size: int)
   Row a holds angle 2 pi (a + 0.5) / POLAR_ANGLES from the +x axis (towards +y), column r the
   distance (r + 0.5) pixels from the source; points off the canvas read zero.
   """
-  centre = (canvas.shape[1] - image_size) // 2 + (image_size - 1) / 2  # camera centre, canvas px
+  centre = camera_centre(canvas.shape[1], image_size)
   radius = jnp.arange(POLAR_RADII) + 0.5
   angle = 2 * jnp.pi * (jnp.arange(POLAR_ANGLES) + 0.5) / POLAR_ANGLES
   source_col, source_row = (source / pixel_size + centre).T
@@ -74,7 +81,7 @@ def frame_to_camera(frame: Array, source: Array, azimuth: Array, pixel_size: flo
   the azimuth and v = r - (V - 1) / 2 pixels across it (towards +90 degrees); camera points off
   the frame read zero.
   """
-  centre = (side - image_size) // 2 + (image_size - 1) / 2
+  centre = camera_centre(side, image_size)
   offsets = (jnp.arange(side) - centre)[None, :] - (source / pixel_size)[:, :, None]  # (B, 2, S)
   dx, dy = offsets[:, 0, None, :], offsets[:, 1, :, None]  # (B, 1, S) columns, (B, S, 1) rows
   cos, sin = azimuth[:, 0, None, None], azimuth[:, 1, None, None]
