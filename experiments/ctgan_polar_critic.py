@@ -3,7 +3,9 @@ labelled source (`model.critic_view='polar'`, jaxgan/models/source_frame.py), so
 shower points back to its source is a local orientation the critic's convolutions can see (issue
 2: through the camera view alone the generated showers' axes ignored the direction label).
 
-Results (BENCHMARKS.md, 2026-11-28, session 7) are in the README's default-run section.
+Alone it does not move the axis: gamma median alpha 41.0 and 47.3 deg at steps 250 and 500 (data
+2.2, random ~45); the generated streaks lie along the pixel rows and columns. With the frame
+generator it does: experiments/ctgan_frame.py (BENCHMARKS.md, 2026-11-28, session 7).
 
   python -m jaxgan.main --config=experiments/ctgan_polar_critic.py --workdir=runs/ctgan_polar_critic
 """
