@@ -71,6 +71,7 @@ def base_config() -> ml_collections.ConfigDict:
   # 'cgan' in model.conditioning; jaxgan/models/source_frame.py).
   model.critic_view = 'camera'
   model.camera_pixel_size = 0.1  # ctgan polar view: camera pixel size in direction-label units.
+  model.polar_grid = (96, 48)  # ctgan polar view: (angle bins, one-pixel radius bins).
 
   config.loss = loss = ml_collections.ConfigDict()
   loss.name = 'wasserstein'  # minimax, non_saturating, least_squares, wasserstein, hinge.

@@ -37,19 +37,20 @@ def camera_position(row: int, col: int, image_size: int = 43) -> np.ndarray:
   return np.array([(col - centre) * PIXEL, (row - centre) * PIXEL])
 
 
+@pytest.mark.parametrize('grid', [source_frame.POLAR_GRID, (64, 40)])
 @pytest.mark.parametrize('source', [(0.0, 0.0), (0.73, -1.21), (-1.4, 0.35)])
-def test_a_point_lands_at_its_distance_and_angle_from_the_source(source):
+def test_a_point_lands_at_its_distance_and_angle_from_the_source(source, grid):
   image = np.zeros((1, 43, 43, 1), np.float32)
   image[0, 30, 12, 0] = 1.0
   view = source_frame.polar_view(ctgan.pad_center(jnp.asarray(image), ctgan.PADDED_SIZE),
-                                 jnp.asarray([source], jnp.float32), PIXEL, 43)
-  assert view.shape == (1, source_frame.POLAR_ANGLES, source_frame.POLAR_RADII, 1)
+                                 jnp.asarray([source], jnp.float32), PIXEL, 43, grid)
+  assert view.shape == (1, *grid, 1)
   dx, dy = (camera_position(30, 12) - np.asarray(source)) / PIXEL
   angle_row, radius_col = np.unravel_index(np.argmax(view[0, :, :, 0]), view.shape[1:3])
   expected_angle = math.atan2(dy, dx) % (2 * math.pi)
-  bin_angle = 2 * math.pi * (angle_row + 0.5) / source_frame.POLAR_ANGLES
+  bin_angle = 2 * math.pi * (angle_row + 0.5) / grid[0]
   angle_error = abs((bin_angle - expected_angle + math.pi) % (2 * math.pi) - math.pi)
-  assert angle_error <= 2 * math.pi / source_frame.POLAR_ANGLES
+  assert angle_error <= 2 * math.pi / grid[0]
   assert abs(radius_col + 0.5 - math.hypot(dx, dy)) <= 1.0
 
 
@@ -140,3 +141,16 @@ def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
   model[field] = value
   with pytest.raises(ValueError, match=message):
     ctgan_frame.from_config(model, label_dim=labels_lib.LABEL_DIM)
+
+
+@pytest.mark.parametrize('grid', [(96, 48), (64, 40)])
+def test_polar_critic_reads_the_grid_of_model_polar_grid(grid):
+  """Four stride-2 blocks take an (A, R) grid to ceil(A/16) x ceil(R/16) positions, so the
+  score's kernel has that many rows per final channel."""
+  model = configs.base_config().model
+  model.critic_view, model.polar_grid, model.critic_features = 'polar', grid, (2, 2, 2, 3)
+  critic = ctgan.critic_from_config(model, label_dim=labels_lib.LABEL_DIM)
+  variables = critic.init(jax.random.key(0), jnp.zeros((1, 43, 43, 1)),
+                          jnp.zeros((1, labels_lib.LABEL_DIM)))
+  kernel = variables['params']['CriticHead_0']['score']['kernel']
+  assert kernel.shape == (math.ceil(grid[0] / 16) * math.ceil(grid[1] / 16) * 3, 1)

@@ -141,6 +141,7 @@ class Critic(nn.Module):
     view: 'camera' (the padded image) or 'polar' (the image resampled about the labelled source,
       `source_frame.polar_view`; needs the labels, with the source at `direction_columns`).
     pixel_size: the polar view's camera pixel size, in the units of the direction label.
+    polar_grid: the polar view's (angle bins, one-pixel radius bins).
     direction_columns: (start, stop) of the source's (x, y) in the label vector.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
@@ -152,6 +153,7 @@ class Critic(nn.Module):
   dtype: Any = jnp.float32
   view: str = 'camera'
   pixel_size: float = 0.1
+  polar_grid: tuple[int, int] = source_frame.POLAR_GRID
   direction_columns: tuple[int, int] = labels_lib.vector_columns(labels_lib.TELESCOPE, 'direction')
 
   @nn.compact
@@ -162,7 +164,7 @@ class Critic(nn.Module):
       if labels is None:
         raise ValueError("the critic's polar view needs the labels (the source position)")
       source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
-      x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1])
+      x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1], self.polar_grid)
     elif self.view != 'camera':
       raise ValueError(f'model.critic_view={self.view!r}; choose one of {CRITIC_VIEWS}')
     for features in self.block_features:
@@ -202,4 +204,5 @@ def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 
                 conv_impl=model_config.critic_conv_impl,
                 label_dim=label_dim, aux_dim=aux_dim,
                 spectral_norm=model_config.spectral_norm != 'none', dtype=dtype,
-                view=model_config.critic_view, pixel_size=model_config.camera_pixel_size)
+                view=model_config.critic_view, pixel_size=model_config.camera_pixel_size,
+                polar_grid=tuple(model_config.polar_grid))

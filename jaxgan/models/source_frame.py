@@ -24,6 +24,10 @@ Array = jax.Array
 
 POLAR_ANGLES = 96  # angle bins: 0.13-degree steps 2 degrees from the source (0.1-degree pixels)
 POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any source within 1.5 deg
+# The default grid (`model.polar_grid`). A smaller one costs the critic less (its convolutions
+# read every bin): 64 x 40 trains ctgan_frame 2.3x faster (BENCHMARKS.md, 2026-12-06), seeing
+# light up to 40 pixels from the source.
+POLAR_GRID = (POLAR_ANGLES, POLAR_RADII)
 
 
 def camera_centre(side: int, image_size: int) -> float:
@@ -52,16 +56,18 @@ def sample_bilinear(canvas: Array, rows: Array, cols: Array) -> Array:
   return (1 - row_weight) * top + row_weight * bottom
 
 
-def polar_view(canvas: Array, source: Array, pixel_size: float, image_size: int) -> Array:
-  """(B, POLAR_ANGLES, POLAR_RADII, C) resampling of the centre-padded camera canvas (B, S, S, C)
-  about `source` (B, 2), the (x, y) camera position of the source.
+def polar_view(canvas: Array, source: Array, pixel_size: float, image_size: int,
+               grid: tuple[int, int] = POLAR_GRID) -> Array:
+  """(B, angles, radii, C) resampling of the centre-padded camera canvas (B, S, S, C)
+  about `source` (B, 2), the (x, y) camera position of the source; `grid` = (angles, radii).
 
-  Row a holds angle 2 pi (a + 0.5) / POLAR_ANGLES from the +x axis (towards +y), column r the
+  Row a holds angle 2 pi (a + 0.5) / angles from the +x axis (towards +y), column r the
   distance (r + 0.5) pixels from the source; points off the canvas read zero.
   """
   centre = camera_centre(canvas.shape[1], image_size)
-  radius = jnp.arange(POLAR_RADII) + 0.5
-  angle = 2 * jnp.pi * (jnp.arange(POLAR_ANGLES) + 0.5) / POLAR_ANGLES
+  angles, radii = grid
+  radius = jnp.arange(radii) + 0.5
+  angle = 2 * jnp.pi * (jnp.arange(angles) + 0.5) / angles
   source_col, source_row = (source / pixel_size + centre).T
   cols = source_col[:, None, None] + jnp.cos(angle)[None, :, None] * radius[None, None, :]
   rows = source_row[:, None, None] + jnp.sin(angle)[None, :, None] * radius[None, None, :]
