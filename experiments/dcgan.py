@@ -10,9 +10,9 @@ an animated GIF of the fixed-noise samples over training (samples/progress.gif).
 Data: 64x64 RGB pictures from `--config.data.path=FOLDER` (any size and format; unreadable files
 are skipped with a warning), or by default 20,000 random crops of the photographs bundled with
 scikit-image (no download). 5% are held out as a validation split. Made for a GPU; on a 2-core CPU
-(20 training images/s at batch 128 with the fast CPU paths of both networks' convolutions,
-`model.generator_conv_impl` and `model.critic_conv_impl` 'auto') one epoch of the built-in
-crops takes ~16 minutes.
+(40-50 training images/s at batch 128 with the fast CPU paths of both networks' convolutions,
+`model.generator_conv_impl` and `model.critic_conv_impl` 'auto'; BENCHMARKS.md, 2026-12-06) one
+epoch of the built-in crops takes ~7 minutes.
 
   python -m jaxgan.main --config=experiments/dcgan.py --workdir=runs/dcgan \
       [--config.data.path=/path/to/images]

@@ -129,7 +129,7 @@ def dcgan_at(size: int) -> dict[str, Any]:
           'model.generator_features': generator, 'model.critic_features': critic}
 
 
-PLANS = ('standard', 'quick', 'dcgan', 'simulator', 'bfloat16')
+PLANS = ('standard', 'quick', 'dcgan', 'simulator', 'bfloat16', 'critic_conv')
 
 
 def plan(name: str, backend: str, device_count: int) -> list[Case]:
@@ -143,6 +143,11 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
             Case('train', DEFAULT, 32, varies='data given'),
             Case('train', DEFAULT, 32, overrides={'data.online_simulation': True},
                  varies='data simulated')]
+  if name == 'critic_conv':  # the critics' CPU convolutions: differentiated once and twice
+    return [Case('matmul', batch_size=2048, overrides={'dtype': 'float32'})] + [
+        Case('train', experiment, batch, overrides={'model.critic_conv_impl': impl},
+             varies=f'critic {impl}')
+        for experiment, batch in ((DCGAN, 128), (PAPER, 16)) for impl in ('im2col', 'im2col_phase')]
   if name not in PLANS:
     raise ValueError(f'--plan={name!r}; choose one of {PLANS}')
   if backend == 'cpu':

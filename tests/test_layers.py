@@ -1,4 +1,4 @@
-"""The im2col convolution equals XLA's native convolution, and the transposed convolution with an
+"""The im2col convolutions equal XLA's native convolution, and the transposed convolution with an
 im2col kernel gradient equals flax's: values and derivatives."""
 
 import functools
@@ -32,24 +32,58 @@ def test_im2col_equals_lax_conv(size, kernel_size, stride, cin, cout):
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_im2col_double_backward_equals_lax_conv():
-  """The gradient penalty differentiates twice: d/dkernel of ||d out / d x||^2 must agree."""
-  kx, kk = jax.random.split(jax.random.key(1))
-  x = jax.random.normal(kx, (2, 12, 12, 3))
-  kernel = jax.random.normal(kk, (5, 5, 3, 4))
+@pytest.mark.parametrize('impl,kernel_size', [('im2col', 5), ('im2col_phase', 4)])
+def test_double_backward_equals_lax_conv(impl, kernel_size):
+  """The gradient penalty differentiates twice: d/dkernel of ||d out / d x||^2 must agree
+  ('im2col_phase' is slower there than 'im2col', but still right)."""
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((2, 11, 11, 3), np.float32)
+  kernel = rng.standard_normal((kernel_size, kernel_size, 3, 4), np.float32)
 
   def penalty(conv, kernel):
     input_grad = jax.grad(lambda v: jnp.sum(jnp.tanh(conv(v, kernel, (2, 2)))))(x)
     return jnp.sum(input_grad ** 2)
 
-  got = jax.grad(lambda k: penalty(layers.im2col_conv, k))(kernel)
+  got = jax.grad(lambda k: penalty(layers.CONVS[impl], k))(kernel)
   want = jax.grad(lambda k: penalty(reference_conv, k))(kernel)
   np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
 
 
-def test_conv_module_impls_share_parameters():
+@pytest.mark.parametrize('size,kernel_size,stride,cin,cout', [
+    (16, 4, 2, 3, 4), (13, 5, 2, 2, 3), (9, 3, 1, 2, 2), (10, 2, 3, 2, 2), (7, 3, 2, 3, 2),
+])
+def test_im2col_phase_gradients_equal_lax_conv(size, kernel_size, stride, cin, cout):
+  """Value and both gradients of the per-phase input gradient path, for a random cotangent:
+  even and odd sizes, stride 1, and a stride larger than the kernel (phases without taps)."""
+  rng = np.random.default_rng(7)
+  x = rng.standard_normal((2, size, size, cin), np.float32)
+  kernel = rng.standard_normal((kernel_size, kernel_size, cin, cout), np.float32)
+  side = -(-size // stride)
+  cotangent = rng.standard_normal((2, side, side, cout), np.float32)
+
+  def value_and_grads(conv):
+    value, vjp = jax.vjp(lambda v, k: conv(v, k, (stride, stride)), x, kernel)
+    return value, vjp(cotangent)
+
+  got = value_and_grads(layers.im2col_phase_conv)
+  want = value_and_grads(reference_conv)
+  for got_array, want_array in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(got_array, want_array, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_resolves_to_the_models_cpu_choice():
+  assert jax.default_backend() == 'cpu'
+  assert layers.resolve_impl('auto') == 'im2col'
+  assert layers.resolve_impl('auto', on_cpu='im2col_phase') == 'im2col_phase'
+  assert layers.resolve_impl('xla', on_cpu='im2col_phase') == 'xla'
+  with pytest.raises(ValueError, match='fft'):
+    layers.resolve_impl('auto', on_cpu='fft')
+
+
+@pytest.mark.parametrize('impl', ['im2col', 'im2col_phase'])
+def test_conv_module_impls_share_parameters(impl):
   x = jax.random.normal(jax.random.key(2), (2, 9, 9, 3))
-  module = layers.Conv(4, (3, 3), strides=(2, 2), impl='im2col')
+  module = layers.Conv(4, (3, 3), strides=(2, 2), impl=impl)
   variables = module.init(jax.random.key(3), x)
   assert variables['params']['kernel'].shape == (3, 3, 3, 4)
   xla = layers.Conv(4, (3, 3), strides=(2, 2), impl='xla').apply(variables, x)

@@ -17,8 +17,8 @@ element (tests/test_dcgan.py checks this against a naive scatter-add). The discr
 padding 1 is 'SAME' padding on its even sizes. The layers are `layers.ConvTranspose` and
 `layers.Conv`, parameter-compatible with flax's `nn.ConvTranspose(transpose_kernel=True)` and
 `nn.Conv`; their `conv_impl` 'auto' takes the fast CPU paths of jaxgan/models/layers.py (an
-im2col kernel gradient for the transposed convs, im2col convs in the discriminator) and XLA's
-convolutions on GPU/TPU. BatchNorm: PyTorch's momentum 0.1 is flax's 0.9, epsilon 1e-5.
+im2col kernel gradient for the transposed convs, im2col convs with a per-phase input gradient,
+'im2col_phase', in the discriminator) and XLA's convolutions on GPU/TPU. BatchNorm: PyTorch's momentum 0.1 is flax's 0.9, epsilon 1e-5.
 Initialisation as the tutorial's `weights_init`: conv kernels N(0, 0.02), BatchNorm scale
 N(1, 0.02), biases 0.
 
@@ -98,7 +98,9 @@ class Critic(nn.Module):
 
   Attributes:
     features: output channels of the 4x4 stride-2 convs (BatchNorm after all but the first).
-    conv_impl: `layers.Conv` implementation; 'auto' = 'im2col' on CPU, 'xla' on GPU/TPU.
+    conv_impl: `layers.Conv` implementation; 'auto' = 'im2col_phase' on CPU (fastest
+      differentiated once; with a gradient penalty, `loss.penalty`, 'im2col' is faster on CPU),
+      'xla' on GPU/TPU.
     label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
     axis_name: pmap axis for cross-device BatchNorm statistics (None outside pmap).
@@ -119,7 +121,8 @@ class Critic(nn.Module):
     x = images.astype(self.dtype)
     for index, features in enumerate(self.features):
       conv = layers.Conv(features, (KERNEL_SIZE, KERNEL_SIZE), strides=(2, 2),
-                         impl=self.conv_impl, use_bias=False, kernel_init=kernel_init,
+                         impl=layers.resolve_impl(self.conv_impl, on_cpu='im2col_phase'),
+                         use_bias=False, kernel_init=kernel_init,
                          dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
       if index > 0:

@@ -4,9 +4,20 @@ Why im2col: XLA's CPU backend runs the double backward of strided convolutions (
 penalty needs) about 30x slower than their forward. Written as strided slices of the padded input
 concatenated along channels followed by one matmul, the same convolution differentiates twice
 through slices and a dot only, which XLA handles ~9x faster on CPU. On GPU/TPU the native
-convolution (`impl='xla'`) is the better choice; `impl='auto'` picks im2col on CPU and xla
-elsewhere. Stride-1 convolutions without a double backward (the CTGAN generator's) are faster with
-'xla' on CPU too.
+convolution (`impl='xla'`) is the better choice; `impl='auto'` picks im2col on CPU (or the model's
+choice: `resolve_impl(impl, on_cpu=...)`) and xla elsewhere. Stride-1 convolutions without a double
+backward (the CTGAN generator's) are faster with 'xla' on CPU too.
+
+Convolutions differentiated once (the DCGAN discriminator's): `impl='im2col_phase'` keeps the
+im2col forward and kernel gradient, and computes the input gradient per output phase
+(`phase_input_grad`) instead of autodiff's col2im, which adds kh * kw zero-padded copies of the
+input-sized gradient (two such fusions took 0.78 of the DCGAN's 3.6 s iteration at batch 128 in
+a profile). Measured on the 2-core CPU (BENCHMARKS.md, 2026-12-06): the DCGAN iteration 1.1-1.2x
+faster; twice differentiated, in the CTGAN critics with their gradient penalty, 1.3-1.7x slower
+than 'im2col' (two forms of its second derivative tried), which stays their choice. XLA's own
+convolution ('xla') is no way out for the DCGAN discriminator on CPU: inside the step's
+`lax.scan` over critic updates, XLA lays out its kernel gradients (dim_labels f01b_i01o->01bf)
+for the CPU backend's slow generic loop, and the critic update runs 30x slower than outside it.
 
 Transposed convolutions (`ConvTranspose`, PyTorch's ConvTranspose2d, the DCGAN generator's): XLA's
 CPU backend runs their forward and input gradient fast but their kernel gradient very slowly (4x4
@@ -33,16 +44,17 @@ from jax import lax
 Array = jax.Array
 Initializer = Callable[..., Array]
 
-CONV_IMPLS = ('auto', 'im2col', 'xla')
+CONV_IMPLS = ('auto', 'im2col', 'im2col_phase', 'xla')
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')  # layouts of input, kernel and output
 
 
-def resolve_impl(impl: str) -> str:
-  """'auto' -> 'im2col' on CPU, 'xla' on GPU/TPU; other values are checked and returned."""
-  if impl not in CONV_IMPLS:
-    raise ValueError(f'conv impl {impl!r} is unknown; choose one of {CONV_IMPLS}')
+def resolve_impl(impl: str, on_cpu: str = 'im2col') -> str:
+  """'auto' -> `on_cpu` on CPU, 'xla' on GPU/TPU; other values are checked and returned."""
+  for name in (impl, on_cpu):
+    if name not in CONV_IMPLS:
+      raise ValueError(f'conv impl {name!r} is unknown; choose one of {CONV_IMPLS}')
   if impl == 'auto':
-    return 'im2col' if jax.default_backend() == 'cpu' else 'xla'
+    return on_cpu if jax.default_backend() == 'cpu' else 'xla'
   return impl
 
 
@@ -79,6 +91,68 @@ def im2col(x: Array, kernel_size: Sequence[int], strides: Sequence[int],
   return jnp.concatenate(patches, axis=-1)
 
 
+def conv_padding(x_shape: Sequence[int], kernel_shape: Sequence[int],
+                 strides: Sequence[int]) -> tuple[tuple[int, int], tuple[int, int]]:
+  """'SAME' padding (low, high) of the height and width of a NHWC input for a HWIO kernel."""
+  return tuple(same_padding(size, k, s) for size, k, s in zip(x_shape[1:3], kernel_shape[:2],
+                                                              strides))
+
+
+def _im2col_matmul(x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
+  """`im2col_conv`'s value: the patches of `x` times the kernel as a matrix."""
+  kh, kw, cin, cout = kernel.shape
+  columns = im2col(x, (kh, kw), strides, conv_padding(x.shape, kernel.shape, strides))
+  return columns @ kernel.reshape(kh * kw * cin, cout)
+
+
+def im2col_kernel_grad(x: Array, grad: Array, kernel_shape: Sequence[int],
+                       strides: tuple[int, int]) -> Array:
+  """Kernel gradient of the 'SAME' convolution of `x`: its patches against the output `grad`."""
+  columns = im2col(x, kernel_shape[:2], strides, conv_padding(x.shape, kernel_shape, strides))
+  return jnp.einsum('bhwp,bhwc->pc', columns, grad).reshape(kernel_shape)
+
+
+def phase_input_grad(grad: Array, kernel: Array, strides: tuple[int, int],
+                     x_shape: tuple[int, ...]) -> Array:
+  """Input gradient of the 'SAME' convolution (kernel HWIO) of an `x_shape` input, by phases.
+
+  The input position q = s * n + c sits at s * m + a in the padded input (padding p before it:
+  a = (c + p) mod s, m = n + (c + p) // s) and takes the output gradient at m - j through the
+  kernel tap a + s * j, for every j. So each phase (c, d) of the two dimensions is shifted slices
+  of `grad` concatenated along channels and one matmul with those taps; the phases are then
+  interleaved. Unlike autodiff of `im2col`, which adds kh * kw zero-padded copies of the whole
+  input-sized gradient, no array is larger than the result. Differentiable again, but slower
+  there than autodiff of `im2col_conv` (see the module docstring).
+  """
+  kh, kw, cin, cout = kernel.shape
+  batch, out_h, out_w, _ = grad.shape
+  sh, sw = strides
+  (low_h, _), (low_w, _) = conv_padding(x_shape, kernel.shape, strides)
+  rows_h, rows_w = -(-x_shape[1] // sh), -(-x_shape[2] // sw)  # positions n of one phase
+  taps_h, taps_w = -(-kh // sh), -(-kw // sw)  # the most taps j of one phase
+  shift_h, shift_w = (sh - 1 + low_h) // sh, (sw - 1 + low_w) // sw  # the largest (c + p) // s
+  padded = jnp.pad(grad, ((0, 0), (taps_h - 1, max(0, shift_h + rows_h - out_h)),
+                          (taps_w - 1, max(0, shift_w + rows_w - out_w)), (0, 0)))
+  phases = []
+  for c in range(sh):
+    a, start_h = (c + low_h) % sh, (c + low_h) // sh + taps_h - 1
+    for d in range(sw):
+      b, start_w = (d + low_w) % sw, (d + low_w) // sw + taps_w - 1
+      taps = [(j, l) for j in range(taps_h) if a + sh * j < kh
+              for l in range(taps_w) if b + sw * l < kw]
+      if not taps:  # a kernel smaller than the stride skips this phase
+        phases.append(jnp.zeros((batch, rows_h, rows_w, cin), grad.dtype))
+        continue
+      shifted = [lax.slice(padded, (0, start_h - j, start_w - l, 0),
+                           (batch, start_h - j + rows_h, start_w - l + rows_w, cout))
+                 for j, l in taps]
+      weights = jnp.concatenate([kernel[a + sh * j, b + sw * l].T for j, l in taps], axis=0)
+      phases.append(jnp.concatenate(shifted, axis=-1) @ weights)
+  full = jnp.stack(phases, axis=3).reshape(batch, rows_h, rows_w, sh, sw, cin)
+  full = full.transpose(0, 1, 3, 2, 4, 5).reshape(batch, rows_h * sh, rows_w * sw, cin)
+  return full[:, :x_shape[1], :x_shape[2]]
+
+
 def im2col_conv(x: Array, kernel: Array, strides: Sequence[int]) -> Array:
   """'SAME' NHWC convolution as concatenated strided slices and one matmul.
 
@@ -90,14 +164,38 @@ def im2col_conv(x: Array, kernel: Array, strides: Sequence[int]) -> Array:
   Returns:
     (B, ceil(H / sh), ceil(W / sw), Cout), equal to `lax.conv_general_dilated` with 'SAME' padding.
   """
-  kh, kw, cin, cout = kernel.shape
-  padding = [same_padding(size, k, s) for size, k, s in zip(x.shape[1:3], (kh, kw), strides)]
-  return im2col(x, (kh, kw), strides, padding) @ kernel.reshape(kh * kw * cin, cout)
+  return _im2col_matmul(x, kernel, tuple(strides))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def im2col_phase_conv(x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
+  """`im2col_conv` whose input gradient is `phase_input_grad` (`jax.custom_vjp`, reverse mode)."""
+  return _im2col_matmul(x, kernel, strides)
+
+
+def _phase_conv_forward(x: Array, kernel: Array,
+                        strides: tuple[int, int]) -> tuple[Array, tuple[Array, Array]]:
+  """`im2col_phase_conv` and its residuals: the input and the kernel."""
+  return _im2col_matmul(x, kernel, strides), (x, kernel)
+
+
+def _phase_conv_backward(strides: tuple[int, int], residuals: tuple[Array, Array],
+                         grad: Array) -> tuple[Array, Array]:
+  """Gradients of `im2col_phase_conv` w.r.t. the input and the kernel."""
+  x, kernel = residuals
+  return (phase_input_grad(grad, kernel, strides, x.shape),
+          im2col_kernel_grad(x, grad, kernel.shape, strides))
+
+
+im2col_phase_conv.defvjp(_phase_conv_forward, _phase_conv_backward)
 
 
 def xla_conv(x: Array, kernel: Array, strides: Sequence[int]) -> Array:
   """'SAME' NHWC convolution by XLA's native convolution."""
   return lax.conv_general_dilated(x, kernel, tuple(strides), 'SAME', dimension_numbers=DIMENSIONS)
+
+
+CONVS = {'im2col': im2col_conv, 'im2col_phase': im2col_phase_conv, 'xla': xla_conv}
 
 
 class Conv(nn.Module):
@@ -107,7 +205,8 @@ class Conv(nn.Module):
     features: output channels.
     kernel_size: (kh, kw).
     strides: (sh, sw).
-    impl: 'im2col' (fast double backward on CPU), 'xla' (native convolution) or 'auto'.
+    impl: 'im2col' (fast double backward on CPU), 'im2col_phase' (fastest single backward on
+      CPU), 'xla' (native convolution) or 'auto' (`resolve_impl`).
     use_bias: add a learnt bias.
     kernel_init: initialiser of the (kh, kw, Cin, Cout) kernel.
     dtype: computation dtype (params stay float32).
@@ -125,8 +224,7 @@ class Conv(nn.Module):
     shape = (*self.kernel_size, x.shape[-1], self.features)
     kernel = self.param('kernel', self.kernel_init, shape, jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    conv = im2col_conv if resolve_impl(self.impl) == 'im2col' else xla_conv
-    y = conv(x, kernel, self.strides)
+    y = CONVS[resolve_impl(self.impl)](x, kernel, tuple(self.strides))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
           self.dtype)
@@ -196,8 +294,8 @@ class ConvTranspose(nn.Module):
     kernel_size: (kh, kw).
     strides: (sh, sw).
     padding: PyTorch's padding: output side (input side - 1) * stride - 2 * padding + kernel.
-    impl: 'im2col' (XLA's convolution with an im2col kernel gradient, fast on CPU), 'xla' or
-      'auto' (`resolve_impl`).
+    impl: 'im2col' or 'im2col_phase' (the same here: XLA's convolution with an im2col kernel
+      gradient, fast on CPU), 'xla' or 'auto' (`resolve_impl`).
     kernel_init: initialiser of the (kh, kw, Cout, Cin) kernel.
     dtype: computation dtype (params stay float32).
   """
@@ -214,7 +312,7 @@ class ConvTranspose(nn.Module):
     shape = (*self.kernel_size, self.features, x.shape[-1])
     kernel = self.param('kernel', self.kernel_init, shape, jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    conv = im2col_grad_conv_transpose if resolve_impl(self.impl) == 'im2col' else xla_conv_transpose
+    conv = xla_conv_transpose if resolve_impl(self.impl) == 'xla' else im2col_grad_conv_transpose
     return conv(x, kernel, tuple(self.strides), self.padding)
 
 
