@@ -18,9 +18,9 @@ padding 1 is 'SAME' padding on its even sizes. The layers are `layers.ConvTransp
 `layers.Conv`, parameter-compatible with flax's `nn.ConvTranspose(transpose_kernel=True)` and
 `nn.Conv`; their `conv_impl` 'auto' takes the fast CPU paths of jaxgan/models/layers.py (an
 im2col kernel gradient for the transposed convs, im2col convs with a per-phase input gradient,
-'im2col_phase', in the discriminator) and XLA's convolutions on GPU/TPU. BatchNorm: PyTorch's momentum 0.1 is flax's 0.9, epsilon 1e-5.
-Initialisation as the tutorial's `weights_init`: conv kernels N(0, 0.02), BatchNorm scale
-N(1, 0.02), biases 0.
+'im2col_phase', in the discriminator) and XLA's convolutions on GPU/TPU. BatchNorm: PyTorch's
+momentum 0.1 is flax's 0.9, epsilon 1e-5. Initialisation as the tutorial's `weights_init`: conv
+kernels N(0, 0.02), BatchNorm scale N(1, 0.02), biases 0.
 
 The number of generator layers sets the image side, 4 * 2^(layers - 1) (64 for five), so shrunk
 widths also make small images (e.g. generator (128, 1) and critic (128,) for 8x8 digits).

@@ -11,13 +11,13 @@ backward (the CTGAN generator's) are faster with 'xla' on CPU too.
 Convolutions differentiated once (the DCGAN discriminator's): `impl='im2col_phase'` keeps the
 im2col forward and kernel gradient, and computes the input gradient per output phase
 (`phase_input_grad`) instead of autodiff's col2im, which adds kh * kw zero-padded copies of the
-input-sized gradient (two such fusions took 0.78 of the DCGAN's 3.6 s iteration at batch 128 in
-a profile). Measured on the 2-core CPU (BENCHMARKS.md, 2026-12-06): the DCGAN iteration 1.1-1.2x
-faster; twice differentiated, in the CTGAN critics with their gradient penalty, 1.3-1.7x slower
-than 'im2col' (two forms of its second derivative tried), which stays their choice. XLA's own
+input-sized gradient (the largest loop fusions of the DCGAN step in a profile). Measured on the
+2-core CPU (`python -m jaxgan.benchmark --plan=critic_conv`, BENCHMARKS.md, 2026-12-06): the
+DCGAN iteration 1.16x faster; twice differentiated, in the paper model's critic with its
+gradient penalty, 1.69x slower than 'im2col', which stays the CTGAN critics' choice. XLA's own
 convolution ('xla') is no way out for the DCGAN discriminator on CPU: inside the step's
 `lax.scan` over critic updates, XLA lays out its kernel gradients (dim_labels f01b_i01o->01bf)
-for the CPU backend's slow generic loop, and the critic update runs 30x slower than outside it.
+for the CPU backend's slow generic loop, far slower than the same update outside the scan.
 
 Transposed convolutions (`ConvTranspose`, PyTorch's ConvTranspose2d, the DCGAN generator's): XLA's
 CPU backend runs their forward and input gradient fast but their kernel gradient very slowly (4x4
@@ -98,17 +98,11 @@ def conv_padding(x_shape: Sequence[int], kernel_shape: Sequence[int],
                                                               strides))
 
 
-def _im2col_matmul(x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
-  """`im2col_conv`'s value: the patches of `x` times the kernel as a matrix."""
-  kh, kw, cin, cout = kernel.shape
-  columns = im2col(x, (kh, kw), strides, conv_padding(x.shape, kernel.shape, strides))
-  return columns @ kernel.reshape(kh * kw * cin, cout)
-
-
 def im2col_kernel_grad(x: Array, grad: Array, kernel_shape: Sequence[int],
-                       strides: tuple[int, int]) -> Array:
-  """Kernel gradient of the 'SAME' convolution of `x`: its patches against the output `grad`."""
-  columns = im2col(x, kernel_shape[:2], strides, conv_padding(x.shape, kernel_shape, strides))
+                       strides: Sequence[int], padding: Sequence[tuple[int, int]]) -> Array:
+  """Kernel gradient of the convolution of `x` with `padding`: its patches against the output
+  gradient `grad`, one matmul."""
+  columns = im2col(x, kernel_shape[:2], strides, padding)  # (B, h, w, kh * kw * Cin)
   return jnp.einsum('bhwp,bhwc->pc', columns, grad).reshape(kernel_shape)
 
 
@@ -164,19 +158,21 @@ def im2col_conv(x: Array, kernel: Array, strides: Sequence[int]) -> Array:
   Returns:
     (B, ceil(H / sh), ceil(W / sw), Cout), equal to `lax.conv_general_dilated` with 'SAME' padding.
   """
-  return _im2col_matmul(x, kernel, tuple(strides))
+  kh, kw, cin, cout = kernel.shape
+  columns = im2col(x, (kh, kw), strides, conv_padding(x.shape, kernel.shape, strides))
+  return columns @ kernel.reshape(kh * kw * cin, cout)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def im2col_phase_conv(x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
   """`im2col_conv` whose input gradient is `phase_input_grad` (`jax.custom_vjp`, reverse mode)."""
-  return _im2col_matmul(x, kernel, strides)
+  return im2col_conv(x, kernel, strides)
 
 
 def _phase_conv_forward(x: Array, kernel: Array,
                         strides: tuple[int, int]) -> tuple[Array, tuple[Array, Array]]:
   """`im2col_phase_conv` and its residuals: the input and the kernel."""
-  return _im2col_matmul(x, kernel, strides), (x, kernel)
+  return im2col_conv(x, kernel, strides), (x, kernel)
 
 
 def _phase_conv_backward(strides: tuple[int, int], residuals: tuple[Array, Array],
@@ -184,7 +180,8 @@ def _phase_conv_backward(strides: tuple[int, int], residuals: tuple[Array, Array
   """Gradients of `im2col_phase_conv` w.r.t. the input and the kernel."""
   x, kernel = residuals
   return (phase_input_grad(grad, kernel, strides, x.shape),
-          im2col_kernel_grad(x, grad, kernel.shape, strides))
+          im2col_kernel_grad(x, grad, kernel.shape, strides,
+                             conv_padding(x.shape, kernel.shape, strides)))
 
 
 im2col_phase_conv.defvjp(_phase_conv_forward, _phase_conv_backward)
@@ -274,9 +271,7 @@ def _conv_transpose_backward(strides: tuple[int, int], padding: int,
   x, kernel = residuals
   pads = ((padding, padding), (padding, padding))
   grad_x = lax.conv_general_dilated(grad, kernel, strides, pads, dimension_numbers=DIMENSIONS)
-  columns = im2col(grad, kernel.shape[:2], strides, pads)  # (B, H, W, kh * kw * Cout)
-  grad_kernel = jnp.einsum('bhwp,bhwc->pc', columns, x).reshape(kernel.shape)
-  return grad_x, grad_kernel
+  return grad_x, im2col_kernel_grad(grad, x, kernel.shape, strides, pads)
 
 
 im2col_grad_conv_transpose.defvjp(_conv_transpose_forward, _conv_transpose_backward)
