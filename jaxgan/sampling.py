@@ -13,7 +13,9 @@ set: generated images for the labels of the first `NUM_PROBE` validation example
 latents), logged as `generated_*`, against those validation images themselves, logged once at
 step 0 as `validation_*`: the correlation between log10 energy and log10 image size, and the
 median alpha of the gammas (the angle between the image axis and the direction to the labelled
-source: a few degrees when the axis follows the label, ~45 when it ignores it).
+source: a few degrees when the axis follows the label, ~45 when it ignores it), and the gammas'
+median Hillas length and width (degrees): whether the showers are the data's thin ellipses, whose
+axis is defined well enough to point anywhere.
 """
 
 import os
@@ -70,6 +72,8 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
   if gammas.any():
     alpha = np.asarray(hillas.alpha_deg(params, labels['direction']))
     response['gamma_median_alpha_deg'] = float(np.median(alpha[gammas]))
+    response['gamma_median_length_deg'] = float(np.median(np.asarray(params.length)[gammas]))
+    response['gamma_median_width_deg'] = float(np.median(np.asarray(params.width)[gammas]))
   return response
 
 

@@ -1,0 +1,47 @@
+"""The probe's label response (`sampling.label_response`) against analytic Gaussian ellipses."""
+
+import numpy as np
+import pytest
+
+from jaxgan import sampling
+
+PIXEL = 0.1
+N = 43
+SIZE = 1e5  # pe: bright enough that tailcut cleaning keeps the ellipse out to ~3.9 sigma
+
+
+def ellipse(x0, y0, length, width, psi):
+  """A noise-free Gaussian ellipse of SIZE pe (43x43, 0.1-degree pixels), (H, W, 1)."""
+  coords = (np.arange(N) - (N - 1) / 2) * PIXEL
+  x, y = np.meshgrid(coords, coords)  # x varies along columns, y along rows
+  u = (x - x0) * np.cos(psi) + (y - y0) * np.sin(psi)
+  v = -(x - x0) * np.sin(psi) + (y - y0) * np.cos(psi)
+  image = np.exp(-0.5 * (u / length) ** 2 - 0.5 * (v / width) ** 2)
+  return (SIZE * image / image.sum())[..., None].astype(np.float32)
+
+
+def test_label_response_measures_the_gammas_shape_and_pointing():
+  # Three gammas pointing at their sources (lengths 0.2, 0.3, 0.4, widths 0.06, 0.1, 0.14) and a
+  # proton, long, wide and pointing away, that the gamma measures must ignore.
+  gammas = [((0.5, 0.0), 0.2, 0.06, 0.0, (-0.3, 0.0)),
+            ((0.0, 0.6), 0.3, 0.1, np.pi / 2, (0.0, -0.2)),
+            ((-0.4, -0.4), 0.4, 0.14, np.pi / 4, (0.2, 0.2))]
+  images = [ellipse(*centre, length, width, psi) for centre, length, width, psi, _ in gammas]
+  images.append(ellipse(0.3, 0.3, 0.8, 0.3, 0.0))
+  labels = {'particletype': np.array([1, 1, 1, 0], np.int32),
+            'energy': np.zeros(4, np.float32),
+            'direction': np.array([source for *_, source in gammas] + [(0.3, 1.0)], np.float32)}
+  response = sampling.label_response(np.stack(images), labels, PIXEL, picture=6.0, boundary=3.0)
+  box = PIXEL ** 2 / 12  # a pixel adds its box variance along both axes
+  assert response['gamma_median_length_deg'] == pytest.approx(np.sqrt(0.3 ** 2 + box), rel=0.02)
+  assert response['gamma_median_width_deg'] == pytest.approx(np.sqrt(0.1 ** 2 + box), rel=0.05)
+  assert response['gamma_median_alpha_deg'] == pytest.approx(0.0, abs=0.5)
+
+
+def test_label_response_without_gammas_has_no_gamma_measures():
+  labels = {'particletype': np.zeros(2, np.int32), 'energy': np.array([0.0, 1.0], np.float32),
+            'direction': np.zeros((2, 2), np.float32)}
+  images = np.stack([ellipse(0.0, 0.0, 0.3, 0.1, 0.0), 10 * ellipse(0.0, 0.0, 0.3, 0.1, 0.0)])
+  response = sampling.label_response(images, labels, PIXEL, picture=6.0, boundary=3.0)
+  assert set(response) == {'size_energy_correlation'}
+  assert response['size_energy_correlation'] == pytest.approx(1.0)  # brighter with energy
