@@ -1,9 +1,10 @@
-"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU, a tinier one, and the
-predictor its runs would train for themselves."""
+"""Shared test fixtures: a tiny CTGAN config that trains in seconds on CPU, a tinier one, the
+predictor its runs would train for themselves, and analytic Gaussian-ellipse camera images."""
 
 import os
 
 import ml_collections
+import numpy as np
 
 from experiments import mixture2d
 from jaxgan import assembly
@@ -56,3 +57,15 @@ def saved_tiny_predictor(workdir: str) -> str:
   config.predictor.num_steps = 1
   assembly.prepare_predictor(config, assembly.load_data(config.data, workdir), workdir)
   return os.path.join(workdir, 'predictor')
+
+
+def gaussian_ellipse(x0, y0, length, width, psi, size=1000.0, pixel=0.1, side=43):
+  """A noise-free (side, side) camera image: a Gaussian ellipse of `size` pe centred at (x0, y0)
+  degrees, sigma `length` along the axis at angle `psi` and `width` across it (toy_iact's camera
+  coordinates: x along the columns, y along the rows, 0 at the central pixel)."""
+  coords = (np.arange(side) - (side - 1) / 2) * pixel
+  x, y = np.meshgrid(coords, coords)
+  u = (x - x0) * np.cos(psi) + (y - y0) * np.sin(psi)
+  v = -(x - x0) * np.sin(psi) + (y - y0) * np.cos(psi)
+  image = np.exp(-0.5 * (u / length) ** 2 - 0.5 * (v / width) ** 2)
+  return size * image / image.sum()

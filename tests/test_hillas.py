@@ -6,18 +6,10 @@ import pytest
 
 from jaxgan.data import toy_iact
 from jaxgan.evaluation import hillas
+from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1
 N = 43
-
-
-def gaussian_ellipse(x0, y0, length, width, psi, size=1000.0):
-  coords = (np.arange(N) - (N - 1) / 2) * PIXEL
-  x, y = np.meshgrid(coords, coords)  # x varies along columns, y along rows
-  u = (x - x0) * np.cos(psi) + (y - y0) * np.sin(psi)
-  v = -(x - x0) * np.sin(psi) + (y - y0) * np.cos(psi)
-  image = np.exp(-0.5 * (u / length) ** 2 - 0.5 * (v / width) ** 2)
-  return size * image / image.sum()
 
 
 @pytest.mark.parametrize('x0,y0,length,width,psi', [

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxgan import sampling
+from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1
 N = 43
@@ -11,13 +12,8 @@ SIZE = 1e5  # pe: bright enough that tailcut cleaning keeps the ellipse out to ~
 
 
 def ellipse(x0, y0, length, width, psi):
-  """A noise-free Gaussian ellipse of SIZE pe (43x43, 0.1-degree pixels), (H, W, 1)."""
-  coords = (np.arange(N) - (N - 1) / 2) * PIXEL
-  x, y = np.meshgrid(coords, coords)  # x varies along columns, y along rows
-  u = (x - x0) * np.cos(psi) + (y - y0) * np.sin(psi)
-  v = -(x - x0) * np.sin(psi) + (y - y0) * np.cos(psi)
-  image = np.exp(-0.5 * (u / length) ** 2 - 0.5 * (v / width) ** 2)
-  return (SIZE * image / image.sum())[..., None].astype(np.float32)
+  """A (H, W, 1) float32 Gaussian ellipse of SIZE pe (`helpers.gaussian_ellipse`)."""
+  return gaussian_ellipse(x0, y0, length, width, psi, SIZE, PIXEL, N)[..., None].astype(np.float32)
 
 
 def test_label_response_measures_the_gammas_shape_and_pointing():
