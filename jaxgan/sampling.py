@@ -15,7 +15,8 @@ step 0 as `validation_*`: the correlation between log10 energy and log10 image s
 median alpha of the gammas (the angle between the image axis and the direction to the labelled
 source: a few degrees when the axis follows the label, ~45 when it ignores it), and the gammas'
 median Hillas length and width (degrees): whether the showers are the data's thin ellipses, whose
-axis is defined well enough to point anywhere.
+axis is defined well enough to point anywhere. The gamma medians are over the gammas with light
+after cleaning, `gamma_light_fraction` of them (a faint generator's medians rest on few images).
 """
 
 import os
@@ -68,7 +69,10 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
   constant = np.ptp(log_size) == 0  # e.g. no light survives cleaning: no correlation to speak of
   correlation = 0.0 if constant else np.corrcoef(labels['energy'], log_size)[0, 1]
   response = {'size_energy_correlation': float(correlation)}
-  gammas = (labels['particletype'] == 1) & (np.asarray(params.size) > 0)
+  labelled_gammas = labels['particletype'] == 1
+  gammas = labelled_gammas & (np.asarray(params.size) > 0)
+  if labelled_gammas.any():
+    response['gamma_light_fraction'] = float(gammas.sum() / labelled_gammas.sum())
   if gammas.any():
     alpha = np.asarray(hillas.alpha_deg(params, labels['direction']))
     response['gamma_median_alpha_deg'] = float(np.median(alpha[gammas]))

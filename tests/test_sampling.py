@@ -41,3 +41,16 @@ def test_label_response_without_gammas_has_no_gamma_measures():
   response = sampling.label_response(images, labels, PIXEL, picture=6.0, boundary=3.0)
   assert set(response) == {'size_energy_correlation'}
   assert response['size_energy_correlation'] == pytest.approx(1.0)  # brighter with energy
+
+
+def test_gamma_measures_count_only_the_gammas_with_light():
+  # Two gammas, one of them a blank camera: half the gammas have light, and the medians are
+  # those of the lit one alone.
+  labels = {'particletype': np.ones(2, np.int32), 'energy': np.zeros(2, np.float32),
+            'direction': np.array([(-0.3, 0.0), (0.0, 0.0)], np.float32)}
+  images = np.stack([ellipse(0.5, 0.0, 0.3, 0.1, 0.0), np.zeros((N, N, 1), np.float32)])
+  response = sampling.label_response(images, labels, PIXEL, picture=6.0, boundary=3.0)
+  assert response['gamma_light_fraction'] == 0.5
+  assert response['gamma_median_alpha_deg'] == pytest.approx(0.0, abs=0.5)
+  assert response['gamma_median_length_deg'] == pytest.approx(
+      np.sqrt(0.3 ** 2 + PIXEL ** 2 / 12), rel=0.02)
