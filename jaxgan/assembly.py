@@ -59,11 +59,18 @@ def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty
   return steps.Penalty(loss_config.penalty, loss_config.gp_weight, loss_config.gp_interpolation)
 
 
+def normalisation_of(data_config: ml_collections.ConfigDict,
+                     train: Split) -> pipeline.Normalisation:
+  """The map to network units: `data.transform` at `data.image_scale`, or at the training
+  split's noise level when that is 0."""
+  return pipeline.Normalisation(data_config.image_scale or pipeline.noise_scale(train),
+                                data_config.transform)
+
+
 def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
   """Loads the splits and records their facts in `<workdir>/dataset.json` (process 0 writes it)."""
   train, validation = data_lib.load_splits(data_config)
-  normalisation = pipeline.Normalisation(
-      data_config.image_scale or pipeline.noise_scale(train), data_config.transform)
+  normalisation = normalisation_of(data_config, train)
   facts = {'image_scale': normalisation.scale, 'transform': normalisation.transform,
            'image_shape': list(train.image_shape),
            'num_train': len(train), 'num_validation': len(validation)}

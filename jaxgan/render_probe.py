@@ -47,17 +47,17 @@ from jaxgan import assembly
 from jaxgan import sampling
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import labels as labels_lib
-from jaxgan.data import pipeline
 from jaxgan.data import toy_iact
+from jaxgan.models import ctgan_frame
 
 EVAL_EVENTS = 2048  # fixed held-out events of every evaluation
-AZIMUTH_ENTRIES = 2  # z's first entries: cos and sin of the impact azimuth
 _TRAIN_STREAM, _EVAL_STREAM, _INIT = 0, 1, 2  # fold_in tags of the probe's keys
 
 
 def hidden_size(toy_config: ml_collections.ConfigDict) -> int:
-  """Entries of z that carry an event's hidden variables (the rest of z is zeros)."""
-  return AZIMUTH_ENTRIES + toy_iact.num_shower_uniforms(toy_config)
+  """Entries of z that carry an event's hidden variables (the rest of z is zeros): the azimuth
+  in as many entries as the frame generator reads it from, then the shower variates."""
+  return ctgan_frame.AZIMUTH_ENTRIES + toy_iact.num_shower_uniforms(toy_config)
 
 
 def hidden_latents(shower_uniforms: jax.Array, impact_azimuth: jax.Array,
@@ -83,8 +83,7 @@ def events(key: jax.Array, indices: jax.Array, toy_config: ml_collections.Frozen
     return shower_uniforms, primary, toy_iact.expected_image(shower, toy_config)
 
   shower_uniforms, primary, expected = jax.vmap(one)(indices)
-  labels = {'particletype': jnp.where(primary.is_gamma, toy_iact.GAMMA, toy_iact.PROTON),
-            'energy': jnp.log10(primary.energy_tev), 'direction': primary.direction}
+  labels = toy_iact.primary_labels(primary)
   z = hidden_latents(shower_uniforms, primary.impact_azimuth, latent_dim)
   return z, labels, expected[..., None]
 
@@ -106,9 +105,8 @@ class _Probe:
     self.generator, _ = assembly.build_networks(config)
     self.label_dim = assembly.conditioning_of(config).generator_label_dim
     self.tx, _ = assembly.make_optimizers(config)
-    train, _ = data_lib.load_splits(config.data)  # the run's normalisation, as assembly's
-    self.normalisation = pipeline.Normalisation(
-        config.data.image_scale or pipeline.noise_scale(train), config.data.transform)
+    train, _ = data_lib.load_splits(config.data)
+    self.normalisation = assembly.normalisation_of(config.data, train)  # the run's
     self.key = jax.random.key(config.seed)
     self._step = jax.jit(self._update)
 

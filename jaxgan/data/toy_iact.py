@@ -404,6 +404,15 @@ def tailcut_mask(image: Array, picture: float, boundary: float) -> Array:
           | (above_boundary & _has_neighbour(above_picture)))
 
 
+def primary_labels(primary: Primary) -> dict[str, Array]:
+  """An event's labels: `particletype` int32, `energy` log10(E / TeV), `direction` (.., 2) deg."""
+  return {
+      'particletype': jnp.where(primary.is_gamma, GAMMA, PROTON).astype(jnp.int32),
+      'energy': jnp.log10(primary.energy_tev).astype(jnp.float32),
+      'direction': primary.direction.astype(jnp.float32),
+  }
+
+
 def simulate_event(key: Array, config: ml_collections.ConfigDict) -> tuple[Array, dict[str, Array]]:
   """One event: image (n, n, 1) float32 in pe and labels (`particletype` int32 scalar, `energy`
   log10(E / TeV) scalar, `direction` (2,) degrees). The function `simulate` vmaps; traceable, with
@@ -415,12 +424,7 @@ def simulate_event(key: Array, config: ml_collections.ConfigDict) -> tuple[Array
   if config.tailcut:
     mask = tailcut_mask(image, config.tailcut_picture_pe, config.tailcut_boundary_pe)
     image = jnp.where(mask, image, 0.0)
-  labels = {
-      'particletype': jnp.where(primary.is_gamma, GAMMA, PROTON).astype(jnp.int32),
-      'energy': jnp.log10(primary.energy_tev).astype(jnp.float32),
-      'direction': primary.direction.astype(jnp.float32),
-  }
-  return image[..., None].astype(jnp.float32), labels
+  return image[..., None].astype(jnp.float32), primary_labels(primary)
 
 
 def simulate_events(key: Array, indices: Array,
