@@ -25,8 +25,9 @@ of the training probe (`sampling.label_response`: gamma median alpha, length, wi
 tailcut cleaning, and the size-energy correlation), next to the same measures of the targets.
 Only `data.name='toy_iact'` has hidden variables to give.
 
-Issue 2 (BENCHMARKS.md): the default's generator explains 13% of the gammas' variance after its
-600 steps and stays at random alpha; the frame generator explains 93% with alpha ~3 deg.
+Issue 2 (BENCHMARKS.md, 2026-12-07): the default's generator explains 22% of the gammas' variance
+after its 600 steps, and none of its drawn gammas survives the cleaning; the frame generator
+explains 92%, its gammas at alpha 1.1-1.5 deg.
 """
 
 import json
@@ -109,6 +110,11 @@ class _Probe:
     self.normalisation = assembly.normalisation_of(config.data, train)  # the run's
     self.key = jax.random.key(config.seed)
     self._step = jax.jit(self._update)
+    z, label_vector, labels, expected = self._inputs(_EVAL_STREAM, jnp.arange(EVAL_EVENTS))
+    self._eval_inputs = (z, label_vector)
+    self._eval_labels = {name: np.asarray(value) for name, value in labels.items()}
+    self._eval_target = np.asarray(self.normalisation.forward(expected))
+    self._target_measures = self._measures('target', np.asarray(expected))
 
   def _inputs(self, stream: int, indices: jax.Array):
     z, labels, expected = events(jax.random.fold_in(self.key, stream), indices, self.toy,
@@ -140,20 +146,19 @@ class _Probe:
   def update(self, variables, opt_state, step: int):
     return self._step(variables, opt_state, jnp.asarray(step, jnp.int32))
 
+  def _measures(self, prefix: str, images: np.ndarray) -> dict[str, float]:
+    """The training probe's measures of (EVAL_EVENTS, n, n, 1) images in photoelectrons."""
+    response = sampling.label_response(images[..., 0], self._eval_labels, self.toy.pixel_size_deg,
+                                       self.toy.tailcut_picture_pe, self.toy.tailcut_boundary_pe)
+    return {f'{prefix}_{name}': value for name, value in response.items()}
+
   def evaluate(self, variables) -> dict[str, float]:
-    z, label_vector, labels, expected = self._inputs(_EVAL_STREAM, jnp.arange(EVAL_EVENTS))
-    drawn = np.asarray(self.generator.apply(variables, z, label_vector, train=False))
-    target = np.asarray(self.normalisation.forward(expected))
-    labels = {name: np.asarray(value) for name, value in labels.items()}
-    gammas = labels['particletype'] == toy_iact.GAMMA
-    result = {'explained_variance': explained_variance(drawn[gammas], target[gammas])}
-    for prefix, images in (('drawn', self.normalisation.inverse(drawn)),
-                           ('target', np.asarray(expected))):
-      response = sampling.label_response(images[..., 0], labels, self.toy.pixel_size_deg,
-                                         self.toy.tailcut_picture_pe,
-                                         self.toy.tailcut_boundary_pe)
-      result.update({f'{prefix}_{name}': value for name, value in response.items()})
-    return result
+    """The drawings of the fixed evaluation events, scored (the targets' measures beside)."""
+    drawn = np.asarray(self.generator.apply(variables, *self._eval_inputs, train=False))
+    gammas = self._eval_labels['particletype'] == toy_iact.GAMMA
+    return {'explained_variance': explained_variance(drawn[gammas], self._eval_target[gammas]),
+            **self._measures('drawn', self.normalisation.inverse(drawn)),
+            **self._target_measures}
 
 
 def run(config: ml_collections.ConfigDict, num_steps: int, eval_every: int) -> list[dict]:
