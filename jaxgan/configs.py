@@ -66,12 +66,17 @@ def base_config() -> ml_collections.ConfigDict:
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
   model.conditioning = 'predictor'
   model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
-  # ctgan: what the critic reads: 'camera' (the image) or 'polar' (the image resampled on a polar
-  # grid about the labelled source, where pointing at the source is a local property; needs
-  # 'cgan' in model.conditioning; jaxgan/models/source_frame.py).
+  # ctgan: what the critic reads: 'camera' (the image), 'polar' (the image resampled on a polar
+  # grid about the labelled source, where pointing at the source is a local property) or
+  # 'aligned' (about the light's centroid, turned away from the labelled source: a shower that
+  # points back to it lies along the middle row); the last two need 'cgan' in
+  # model.conditioning (jaxgan/models/source_frame.py).
   model.critic_view = 'camera'
-  model.camera_pixel_size = 0.1  # ctgan polar view: camera pixel size in direction-label units.
+  model.camera_pixel_size = 0.1  # ctgan polar/aligned views: camera pixel size, label units.
   model.polar_grid = (96, 48)  # ctgan polar view: (angle bins, one-pixel radius bins).
+  # ctgan aligned view: pixels count towards the centroid by how far they exceed this (network
+  # units; 2 = 3.6x the noise level in the default asinh units).
+  model.centroid_threshold = 2.0
 
   config.loss = loss = ml_collections.ConfigDict()
   loss.name = 'wasserstein'  # minimax, non_saturating, least_squares, wasserstein, hinge.

@@ -1,4 +1,5 @@
-"""The polar view about the labelled source, against scipy and closed-form geometry."""
+"""The polar, frame and aligned views about the labelled source, against scipy and closed-form
+geometry."""
 
 import math
 import os
@@ -14,6 +15,7 @@ from jaxgan.data import labels as labels_lib
 from jaxgan.models import ctgan
 from jaxgan.models import ctgan_frame
 from jaxgan.models import source_frame
+from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1  # degrees, as the toy telescope's
 
@@ -91,6 +93,119 @@ def test_polar_view_is_refused_without_labels_in_the_critic():
     ctgan.from_config(model, label_dim=0)
   with pytest.raises(ValueError, match='critic_view'):
     ctgan.Critic(view='sideways').init(jax.random.key(0), jnp.zeros((1, 43, 43, 1)))
+
+
+def gaussian_streak(centre_xy, axis_deg, brightness=6.0):
+  """(1, 43, 43, 1) image: `helpers.gaussian_ellipse` 0.2 x 0.06 degrees at camera `centre_xy`,
+  its major axis along `axis_deg`, `brightness` at its peak (network units)."""
+  size = brightness * 2 * math.pi * (0.2 / PIXEL) * (0.06 / PIXEL)
+  image = gaussian_ellipse(*centre_xy, 0.2, 0.06, math.radians(axis_deg), size, PIXEL)
+  return image[None, :, :, None].astype(np.float32)
+
+
+def aligned(image, source, threshold=2.0):
+  """The (48, 48) aligned view of one (1, 43, 43, 1) image about `source` (x, y), degrees."""
+  return np.asarray(source_frame.aligned_view(
+      ctgan.pad_center(jnp.asarray(image), ctgan.PADDED_SIZE),
+      jnp.asarray([source], jnp.float32), PIXEL, 43, threshold))[0, :, :, 0]
+
+
+def light_moments(view):
+  """(row, column) centroid and the major axis's angle from the rows (degrees, in (-90, 90])."""
+  rows, cols = np.mgrid[:view.shape[0], :view.shape[1]]
+  w = view / view.sum()
+  r, c = (w * rows).sum(), (w * cols).sum()
+  crr, ccc = (w * (rows - r) ** 2).sum(), (w * (cols - c) ** 2).sum()
+  crc = (w * (rows - r) * (cols - c)).sum()
+  return r, c, 0.5 * math.degrees(math.atan2(2 * crc, ccc - crr))
+
+
+def test_light_centroid_matches_numpy_and_falls_back_to_the_centre():
+  rng = np.random.default_rng(1)
+  canvas = rng.normal(0, 2, size=(2, 48, 48, 1)).astype(np.float32)
+  canvas[1] = 0.0  # no light above the threshold
+  rows, cols = source_frame.light_centroid(jnp.asarray(canvas), 1.5)
+  weights = np.maximum(canvas[0, :, :, 0] - 1.5, 0)
+  grid_rows, grid_cols = np.mgrid[:48, :48]
+  np.testing.assert_allclose([rows[0], cols[0]],
+                             [(weights * grid_rows).sum() / weights.sum(),
+                              (weights * grid_cols).sum() / weights.sum()], rtol=1e-5)
+  np.testing.assert_allclose([rows[1], cols[1]], [23.5, 23.5])
+
+
+@pytest.mark.parametrize('source', [(0.0, 0.0), (0.6, -0.9), (-1.2, 0.4)])
+@pytest.mark.parametrize('azimuth_deg', [20.0, 135.0, 250.0])
+def test_a_shower_pointing_at_its_source_lies_along_the_middle_row(source, azimuth_deg):
+  """Wherever it is: the centroid lands at the view's centre, the axis along the rows, and the
+  source behind it (the light's far side from the source is on the right); a shower turned by
+  90 degrees stands across them."""
+  a = math.radians(azimuth_deg)
+  centre = (source[0] + 0.8 * math.cos(a), source[1] + 0.8 * math.sin(a))
+  view = aligned(gaussian_streak(centre, azimuth_deg), source)
+  row, col, angle = light_moments(np.maximum(view - 2.0, 0))
+  assert abs(row - 23.5) < 0.3 and abs(col - 23.5) < 0.3
+  assert abs(angle) < 2.0
+  across = light_moments(np.maximum(aligned(gaussian_streak(centre, azimuth_deg + 90), source)
+                                    - 2.0, 0))[2]
+  assert abs(abs(across) - 90) < 5.0  # pixels 0.6 sigma wide: a coarser angle
+
+
+def test_the_aligned_view_is_the_same_for_a_turned_camera():
+  """Turning image and source together by 90 degrees leaves the view unchanged."""
+  image = gaussian_streak((0.5, 0.3), 60.0) + gaussian_streak((-0.4, 0.2), 10.0, brightness=3.0)
+  source = np.array([0.2, -0.7])
+  turned = np.rot90(image, k=1, axes=(1, 2))  # (x, y) -> (y, -x) in camera coordinates
+  np.testing.assert_allclose(aligned(turned, (source[1], -source[0])), aligned(image, source),
+                             atol=1e-4)
+
+
+def reference_aligned_view(canvas, image_for_centroid, source, threshold=2.0):
+  """scipy's bilinear samples of the padded `canvas` (48, 48) on the aligned grid of the padded
+  `image_for_centroid`: an independent writing of `aligned_view`'s docstring."""
+  weights = np.maximum(image_for_centroid - threshold, 0)
+  grid_rows, grid_cols = np.mgrid[:48, :48]
+  weights = weights / weights.sum()
+  row, col = (weights * grid_rows).sum(), (weights * grid_cols).sum()
+  source_col, source_row = np.asarray(source) / PIXEL + 23.0  # the image centre on the canvas
+  turn = math.atan2(row - source_row, col - source_col)
+  v, u = grid_rows - 23.5, grid_cols - 23.5
+  rows = row + u * math.sin(turn) + v * math.cos(turn)
+  cols = col + u * math.cos(turn) - v * math.sin(turn)
+  return ndimage.map_coordinates(canvas, [rows, cols], order=1, mode='grid-constant', cval=0.0)
+
+
+def test_the_view_and_its_derivative_match_scipy_at_the_images_own_centroid():
+  """The view is scipy's resampling on the grid of the image's centroid; its derivative is the
+  same resampling of the tangent on that grid: no gradient flows through the centroid."""
+  image = jnp.asarray(gaussian_streak((0.5, 0.3), 60.0) + gaussian_streak((-0.4, 0.2), 10.0))
+  tangent = jax.random.normal(jax.random.key(0), image.shape)
+  source = (0.2, -0.7)
+  view = lambda x: source_frame.aligned_view(ctgan.pad_center(x, ctgan.PADDED_SIZE),
+                                             jnp.asarray([source], jnp.float32), PIXEL, 43, 2.0)
+  values, derivative = jax.jvp(view, (image,), (tangent,))
+  padded = lambda x: np.asarray(ctgan.pad_center(x, ctgan.PADDED_SIZE))[0, :, :, 0]
+  np.testing.assert_allclose(values[0, :, :, 0],
+                             reference_aligned_view(padded(image), padded(image), source),
+                             atol=1e-4)
+  np.testing.assert_allclose(derivative[0, :, :, 0],
+                             reference_aligned_view(padded(tangent), padded(image), source),
+                             atol=1e-4)
+
+
+def test_aligned_critic_scores_needs_labels_and_is_refused_without_them():
+  critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='aligned')
+  images = jnp.asarray(np.concatenate([gaussian_streak((0.5, 0.3), 60.0)] * 2))
+  labels = jnp.zeros((2, labels_lib.LABEL_DIM))
+  params = critic.init(jax.random.key(1), images, labels)
+  moved = labels.at[1, 3:5].set(jnp.array([0.5, -0.5]))
+  scores = critic.apply(params, images, moved).scores
+  assert scores.shape == (2,) and scores[0] != scores[1]
+  with pytest.raises(ValueError, match='aligned view needs the labels'):
+    critic.apply(params, images)
+  model = configs.base_config().model
+  model.critic_view = 'aligned'
+  with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
+    ctgan.from_config(model, label_dim=0)
 
 
 @pytest.mark.parametrize('azimuth_deg', [0.0, 90.0, 217.0])

@@ -25,7 +25,7 @@ Array = jax.Array
 
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
-CRITIC_VIEWS = ('camera', 'polar')
+CRITIC_VIEWS = ('camera', 'polar', 'aligned')
 
 
 def crop_center(images: Array, size: int) -> Array:
@@ -138,10 +138,13 @@ class Critic(nn.Module):
     aux_dim: > 0 adds an auxiliary head on the same features (AC-GAN; `heads.CriticHead`).
     spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params and the outputs stay float32.
-    view: 'camera' (the padded image) or 'polar' (the image resampled about the labelled source,
-      `source_frame.polar_view`; needs the labels, with the source at `direction_columns`).
-    pixel_size: the polar view's camera pixel size, in the units of the direction label.
+    view: 'camera' (the padded image), 'polar' (the image resampled about the labelled source,
+      `source_frame.polar_view`) or 'aligned' (about its light centroid, turned away from the
+      labelled source, `source_frame.aligned_view`); the last two need the labels, with the
+      source at `direction_columns`.
+    pixel_size: the polar and aligned views' camera pixel size, in the direction label's units.
     polar_grid: the polar view's (angle bins, one-pixel radius bins).
+    centroid_threshold: the aligned view's light threshold (network units).
     direction_columns: (start, stop) of the source's (x, y) in the label vector.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
@@ -154,19 +157,24 @@ class Critic(nn.Module):
   view: str = 'camera'
   pixel_size: float = 0.1
   polar_grid: tuple[int, int] = source_frame.POLAR_GRID
+  centroid_threshold: float = 2.0
   direction_columns: tuple[int, int] = labels_lib.vector_columns(labels_lib.TELESCOPE, 'direction')
 
   @nn.compact
   def __call__(self, images: Array, labels: Array | None = None,
                train: bool = False) -> heads.CriticOutput:
     x = pad_center(images.astype(self.dtype), PADDED_SIZE)
-    if self.view == 'polar':
-      if labels is None:
-        raise ValueError("the critic's polar view needs the labels (the source position)")
-      source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
-      x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1], self.polar_grid)
-    elif self.view != 'camera':
+    if self.view not in CRITIC_VIEWS:
       raise ValueError(f'model.critic_view={self.view!r}; choose one of {CRITIC_VIEWS}')
+    if self.view != 'camera':
+      if labels is None:
+        raise ValueError(f"the critic's {self.view} view needs the labels (the source position)")
+      source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
+      if self.view == 'polar':
+        x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1], self.polar_grid)
+      else:
+        x = source_frame.aligned_view(x, source, self.pixel_size, images.shape[1],
+                                      self.centroid_threshold)
     for features in self.block_features:
       conv = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
@@ -195,9 +203,10 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
 def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 0,
                        aux_dim: int = 0) -> Critic:
   """The critic of `from_config` (also the critic of `jaxgan.models.ctgan_frame`)."""
-  if model_config.critic_view == 'polar' and label_dim != labels_lib.LABEL_DIM:
-    raise ValueError("model.critic_view='polar' reads the source from the telescope labels, "
-                     "which reach the critic only with 'cgan' in model.conditioning "
+  if model_config.critic_view in ('polar', 'aligned') and label_dim != labels_lib.LABEL_DIM:
+    raise ValueError(f'model.critic_view={model_config.critic_view!r} reads the source from '
+                     "the telescope labels, which reach the critic only with 'cgan' in "
+                     'model.conditioning '
                      f'(its label size: {label_dim}, telescope labels: {labels_lib.LABEL_DIM})')
   return Critic(block_features=tuple(model_config.critic_features),
                 dropout_rate=model_config.critic_dropout,
@@ -205,4 +214,5 @@ def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 
                 label_dim=label_dim, aux_dim=aux_dim,
                 spectral_norm=model_config.spectral_norm != 'none', dtype=dtype,
                 view=model_config.critic_view, pixel_size=model_config.camera_pixel_size,
-                polar_grid=tuple(model_config.polar_grid))
+                polar_grid=tuple(model_config.polar_grid),
+                centroid_threshold=model_config.centroid_threshold)

@@ -11,6 +11,12 @@ convolutions detect. `polar_view` gives that grid; the CTGAN critic reads it wit
 shower's own frame (the source at its origin, the axis along u) on the camera at the labelled
 source, turned to a given azimuth: the generator of `jaxgan.models.ctgan_frame`.
 
+`aligned_view` goes one step further for the critic (`model.critic_view='aligned'`): the image
+resampled about its own light centroid and turned so that the columns point away from the
+labelled source. Every shower that points back to its source then lies along the middle row, at
+the middle of the view, whatever its position and azimuth: the critic checks one orientation at
+one place, instead of learning it for each of the polar view's angle rows.
+
 Coordinates (those of `jaxgan.data.toy_iact`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
 c = (image_size - 1) / 2, and the source (x, y) is in the units of `pixel_size` (degrees for
@@ -94,3 +100,45 @@ def frame_to_camera(frame: Array, source: Array, azimuth: Array, pixel_size: flo
   cols = dx * cos + dy * sin + FRAME_ORIGIN_COLUMN
   rows = dy * cos - dx * sin + (frame.shape[1] - 1) / 2
   return sample_bilinear(frame, rows, cols)
+
+
+def light_centroid(canvas: Array, threshold: float) -> tuple[Array, Array]:
+  """(rows, cols), each (B,), of the light centroid of channel 0 of `canvas` (B, S, S, C), each
+  pixel weighted by max(value - threshold, 0); the canvas centre where no pixel exceeds it."""
+  side = canvas.shape[1]
+  weights = jnp.maximum(canvas[..., 0] - threshold, 0.0)
+  total = jnp.sum(weights, axis=(1, 2))
+  lit = total > 0
+  total = jnp.where(lit, total, 1.0)
+  index = jnp.arange(side, dtype=canvas.dtype)
+  rows = jnp.sum(weights * index[None, :, None], axis=(1, 2)) / total
+  cols = jnp.sum(weights * index[None, None, :], axis=(1, 2)) / total
+  centre = (side - 1) / 2
+  return jnp.where(lit, rows, centre), jnp.where(lit, cols, centre)
+
+
+def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: int,
+                 threshold: float) -> Array:
+  """(B, S, S, C) resampling of the centre-padded camera canvas (B, S, S, C) about each image's
+  light centroid (`light_centroid` at `threshold`), turned so that the columns (+u) point from
+  the labelled `source` (B, 2) to the centroid.
+
+  View pixel (row r, column c) lies at u = c - (S - 1) / 2 pixels from the centroid along the
+  source-to-centroid direction and v = r - (S - 1) / 2 across it (towards +90 degrees); points
+  off the canvas read zero. A centroid on the source turns nothing. The centroid and the turn are
+  constants of the view: gradients flow through the resampled values only (a bilinear map of the
+  image), as the gradient penalty assumes of a critic's input.
+  """
+  side = canvas.shape[1]
+  rows, cols = light_centroid(jax.lax.stop_gradient(canvas), threshold)
+  source_col, source_row = (source / pixel_size + camera_centre(side, image_size)).T
+  du, dv = cols - source_col, rows - source_row
+  norm = jnp.sqrt(du ** 2 + dv ** 2)
+  turned = norm > 1e-3
+  norm = jnp.where(turned, norm, 1.0)
+  cos = jnp.where(turned, du / norm, 1.0)[:, None, None]
+  sin = jnp.where(turned, dv / norm, 0.0)[:, None, None]
+  offset = jnp.arange(side) - (side - 1) / 2
+  u, v = offset[None, None, :], offset[None, :, None]
+  return sample_bilinear(canvas, rows[:, None, None] + u * sin + v * cos,
+                         cols[:, None, None] + u * cos - v * sin)
