@@ -82,9 +82,12 @@ class Progress:
     return line
 
 
+MARKER_RGB = (0, 255, 255)  # cyan: apart from every colour of the 'inferno' map
+
+
 def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
                softening: float = 1.0, vmax: float | None = None,
-               cell_pixels: int = 3) -> np.ndarray:
+               cell_pixels: int = 3, markers: np.ndarray | None = None) -> np.ndarray:
   """Tiles single-channel images into one RGB picture with a shared brightness scale.
 
   Brightness is asinh-compressed, asinh(x / softening), and scaled so that `vmax` (default: the
@@ -98,6 +101,9 @@ def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
     softening: the asinh scale, in the images' units.
     vmax: the value shown at full brightness (brighter pixels are clipped).
     cell_pixels: each image pixel becomes a cell_pixels x cell_pixels square.
+    markers: (N, 2) (row, column) image-pixel positions, one per image (e.g. the labelled
+      source of a telescope image), each drawn as a `MARKER_RGB` cross whose four arms leave
+      the marked pixel itself visible; positions off the image are not drawn.
 
   Returns:
     (rows * (H + 1) - 1) * cell_pixels x ... RGB uint8 picture, 1-pixel dark separators.
@@ -113,8 +119,23 @@ def image_grid(images: np.ndarray, columns: int, colormap: str = 'inferno',
     canvas[row * (height + 1):row * (height + 1) + height,
            column * (width + 1):column * (width + 1) + width] = compressed[index]
   rgb = matplotlib.colormaps[colormap](canvas)[..., :3]
-  rgb = np.kron(rgb, np.ones((cell_pixels, cell_pixels, 1)))
-  return (rgb * 255).round().astype(np.uint8)
+  rgb = (np.kron(rgb, np.ones((cell_pixels, cell_pixels, 1))) * 255).round().astype(np.uint8)
+  for index, (row, column) in enumerate([] if markers is None else np.round(markers).astype(int)):
+    if 0 <= row < height and 0 <= column < width:
+      grid_row, grid_column = divmod(index, columns)
+      centre_row = (grid_row * (height + 1) + row) * cell_pixels + cell_pixels // 2
+      centre_column = (grid_column * (width + 1) + column) * cell_pixels + cell_pixels // 2
+      _draw_cross(rgb, centre_row, centre_column, cell_pixels)
+  return rgb
+
+
+def _draw_cross(rgb: np.ndarray, row: int, column: int, cell_pixels: int) -> None:
+  """Four `MARKER_RGB` arms, each `cell_pixels` long, from one cell off (row, column)."""
+  for step in range(cell_pixels, 2 * cell_pixels):
+    for r, c in ((row - step, column), (row + step, column), (row, column - step),
+                 (row, column + step)):
+      if 0 <= r < rgb.shape[0] and 0 <= c < rgb.shape[1]:
+        rgb[r, c] = MARKER_RGB
 
 
 def save_png(path: str, rgb: np.ndarray) -> None:

@@ -5,8 +5,9 @@ rows go gamma then proton, each from low to high energy (quartiles of the traini
 columns turn the direction around the camera centre at a fixed offset. Each cell has its own
 fixed latent vector, drawn once from the run's seed, so grids from different steps compare
 directly: a trained generator shows brightness growing down each block of rows and the shower
-axis turning with the columns. `samples/reference.png` shows, in each cell, the training image
-whose labels are closest to the cell's: what the grid should look like.
+axis turning with the columns, pointing back to the labelled source, which a cyan cross marks in
+each cell. `samples/reference.png` shows, in each cell, the training image whose labels are
+closest to the cell's: what the grid should look like.
 
 The same two effects are measured after tailcut cleaning (`label_response`) on a larger probe
 set: generated images for the labels of the first `NUM_PROBE` validation examples (fixed
@@ -81,6 +82,14 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
   return response
 
 
+def source_pixels(direction: np.ndarray, pixel_size_deg: float, image_size: int) -> np.ndarray:
+  """(N, 2) fractional (row, column) of the sources (N, 2) (x, y degrees) on the camera image
+  (`toy_iact.camera_coordinates`: x along the columns, y along the rows, 0 at the centre)."""
+  centre = (image_size - 1) / 2
+  x, y = (np.asarray(direction) / pixel_size_deg).T
+  return np.stack([y + centre, x + centre], axis=-1)
+
+
 class GridSampler:
   """Generates the fixed grid and the probe set from a state; writes PNGs and the label response.
 
@@ -137,6 +146,9 @@ class GridSampler:
     return {f'{prefix}_{name}': value for name, value in response.items()}
 
   def _grid(self, images: np.ndarray, image_scale: float) -> np.ndarray:
-    """Both grids share the reference's brightness scale, so they compare directly."""
+    """Both grids share the reference's brightness scale, so they compare directly; a cyan
+    cross marks each cell's labelled source (where a gamma's axis should point)."""
     return logs.image_grid(images, columns=NUM_DIRECTIONS, softening=image_scale,
-                           vmax=float(self.reference.max()))
+                           vmax=float(self.reference.max()),
+                           markers=source_pixels(self.labels['direction'],
+                                                 self.camera['pixel_size_deg'], images.shape[1]))

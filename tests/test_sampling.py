@@ -1,9 +1,12 @@
-"""The probe's label response (`sampling.label_response`) against analytic Gaussian ellipses."""
+"""The probe's label response (`sampling.label_response`) against analytic Gaussian ellipses, and
+the sample grid's source markers."""
 
 import numpy as np
 import pytest
 
+from jaxgan import logs
 from jaxgan import sampling
+from jaxgan.data import toy_iact
 from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1
@@ -54,3 +57,28 @@ def test_gamma_measures_count_only_the_gammas_with_light():
   assert response['gamma_median_alpha_deg'] == pytest.approx(0.0, abs=0.5)
   assert response['gamma_median_length_deg'] == pytest.approx(
       np.sqrt(0.3 ** 2 + PIXEL ** 2 / 12), rel=0.02)
+
+
+def test_source_pixels_are_the_camera_pixels_at_the_labelled_directions():
+  config = toy_iact.default_config()
+  coords = toy_iact.camera_coordinates(config)
+  rows, cols = np.array([3, 21, 40]), np.array([30, 21, 2])
+  direction = np.stack([coords[cols], coords[rows]], axis=-1)
+  np.testing.assert_allclose(
+      sampling.source_pixels(direction, config.pixel_size_deg, config.image_size),
+      np.stack([rows, cols], axis=-1), atol=1e-4)
+
+
+def test_grid_markers_are_crosses_around_the_marked_pixels_only():
+  """Cell (row 2, column 5) of the second image of a 1 x 2 grid of 8 x 8 images at 3 screen
+  pixels per pixel: its centre is screen (2 * 3 + 1, (9 + 5) * 3 + 1); the first image's marker
+  lies off its image and is not drawn."""
+  rgb = logs.image_grid(np.zeros((2, 8, 8, 1)), columns=2, vmax=1.0,
+                        markers=np.array([[-3.0, 4.0], [2.0, 5.0]]))
+  cyan = np.all(rgb == logs.MARKER_RGB, axis=-1)
+  centre_row, centre_column = 7, 43
+  expected = np.zeros_like(cyan)
+  for step in (3, 4, 5):
+    expected[centre_row - step, centre_column] = expected[centre_row + step, centre_column] = True
+    expected[centre_row, centre_column - step] = expected[centre_row, centre_column + step] = True
+  np.testing.assert_array_equal(cyan, expected)
