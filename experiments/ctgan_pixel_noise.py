@@ -1,5 +1,5 @@
-"""The default run (experiments/ctgan.py) with two generator changes and 1,500 iterations: the
-closest jaxgan has come to the data's showers on a 2-core CPU (BENCHMARKS.md, 2026-11-28).
+"""The source's CTGAN at reduced widths (experiments/ctgan_reduced.py) with two generator changes
+and 1,500 iterations: realistic noise and brightness on a 2-core CPU (BENCHMARKS.md, 2026-11-28).
 
 - `model.generator_pixel_noise`: the last 48x48 entries of z are a per-pixel noise map, added
   at the output resolution times a learned per-channel scale (StyleGAN's noise inputs). The
@@ -24,7 +24,7 @@ from jaxgan import configs
 
 
 def get_config():
-  config = configs.from_file(os.path.join(os.path.dirname(__file__), 'ctgan.py'))
+  config = configs.from_file(os.path.join(os.path.dirname(__file__), 'ctgan_reduced.py'))
   config.model.generator_pixel_noise = True
   config.model.latent_dim = 64 + 48 * 48  # the latent vector, then the noise map
   config.model.generator_output_features = 16

@@ -3,10 +3,10 @@
 WGAN-GP penalises the critic's gradient at xhat = eps fake + (1 - eps) real. The paper
 (Gulrajani et al. 2017) draws eps ~ U(0, 1) (`uniform`, the default); the source's original
 TensorFlow code drew eps ~ N(0, 1) (`normal`), which also puts points outside the segment
-between the two images. Both on the default run (experiments/ctgan.py: wasserstein loss, penalty
-weight 10), 3 seeds each: 6 runs.
+between the two images. Both on the reduced CTGAN (experiments/ctgan_reduced.py: wasserstein
+loss, penalty weight 10), 3 seeds each: 6 runs.
 
-  python -m jaxgan.ablate --config=experiments/ctgan.py \
+  python -m jaxgan.ablate --config=experiments/ctgan_reduced.py \
       --sweep=experiments/ablations/gp_interpolation.py --workdir=runs/ablate-gp-interpolation
 
 Read in results.md: frechet_distance_infinity, c2st_auc, hillas_w1_mean, critic_wasserstein and

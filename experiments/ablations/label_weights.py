@@ -4,9 +4,9 @@ The generator loss is the adversarial term plus the weighted losses of the froze
 the generated images (particle-type cross-entropy, energy and direction MSE). The three weights
 (`loss.label_weights.{particletype,energy,direction}`) are set together to 0 (no label loss: the
 generator sees its labels, nothing rewards following them), 0.4 (the source), 1, 2.5 and 6.25 (a
-factor 2.5 apart), on the default run (experiments/ctgan.py), 3 seeds each: 15 runs.
+factor 2.5 apart), on the reduced CTGAN (experiments/ctgan_reduced.py), 3 seeds each: 15 runs.
 
-  python -m jaxgan.ablate --config=experiments/ctgan.py \
+  python -m jaxgan.ablate --config=experiments/ctgan_reduced.py \
       --sweep=experiments/ablations/label_weights.py --workdir=runs/ablate-label-weights
 
 Read in results.md: judge_accuracy / energy_mae / direction_mae of generated against simulated

@@ -1,8 +1,8 @@
 """Which adversarial loss learns the toy telescope images best? (one of the source's open questions)
 
-Six losses on the default run (experiments/ctgan.py: WGAN-GP, 600 iterations of 5 critic updates,
-conditioning cgan+predictor), everything else unchanged, 2 seeds each: 12 runs, each a default
-training plus its evaluation (about 2 hours on a 2-core CPU; results in BENCHMARKS.md).
+Six losses on the reduced CTGAN (experiments/ctgan_reduced.py: WGAN-GP, 600 iterations of 5
+critic updates, conditioning cgan+predictor), everything else unchanged, 2 seeds each: 12 runs,
+each a training plus its evaluation (about 2 hours on a 2-core CPU; results in BENCHMARKS.md).
 
 - minimax, non_saturating (Goodfellow et al. 2014) and least_squares (LSGAN, Mao et al. 2017)
   without a penalty (`loss.penalty='none'`): each in the form it was published and is usually
@@ -17,7 +17,7 @@ training plus its evaluation (about 2 hours on a 2-core CPU; results in BENCHMAR
 The number of critic updates stays at the default 5 for all (one change at a time; the n_critic
 sweep varies it).
 
-  python -m jaxgan.ablate --config=experiments/ctgan.py \
+  python -m jaxgan.ablate --config=experiments/ctgan_reduced.py \
       --sweep=experiments/ablations/losses.py --workdir=runs/ablate-losses
 
 Read in results.md: frechet_distance_infinity, c2st_auc and hillas_w1_mean (realism), the

@@ -1,9 +1,9 @@
 """How many critic updates per generator update does the WGAN-GP need here?
 
-`train.n_critic` = 1, 2, 5 (the source and the default of experiments/ctgan.py) and 10, at the
+`train.n_critic` = 1, 2, 5 (the source's, and experiments/ctgan_reduced.py's) and 10, at the
 same number of generator updates (so a run's cost grows with n_critic), 3 seeds each: 12 runs.
 
-  python -m jaxgan.ablate --config=experiments/ctgan.py \
+  python -m jaxgan.ablate --config=experiments/ctgan_reduced.py \
       --sweep=experiments/ablations/n_critic.py --workdir=runs/ablate-n-critic
 
 Read in results.md: frechet_distance_infinity, c2st_auc, hillas_w1_mean, critic_wasserstein, the
