@@ -117,8 +117,8 @@ class Checkpointer:
 
 
 def directory_of(workdir: str) -> str:
-  """The folder of a run's checkpoints."""
-  return os.path.join(workdir, FOLDER)
+  """The folder of a run's checkpoints, absolute (Orbax refuses relative paths)."""
+  return os.path.abspath(os.path.join(workdir, FOLDER))
 
 
 def latest_saved_step(directory: str) -> int | None:

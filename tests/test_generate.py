@@ -104,6 +104,14 @@ def test_the_ema_generator_is_used(run, tmp_path):
   assert not np.allclose(images, physical(state.generator_variables), rtol=1e-3, atol=1e-3)
 
 
+def test_a_run_named_by_a_relative_path_is_restored(run, monkeypatch):
+  """As `--workdir=runs/ctgan` names it (Orbax itself takes absolute paths only)."""
+  workdir, _, state = run
+  monkeypatch.chdir(os.path.dirname(workdir))
+  generator = generate.load_generator(os.path.basename(workdir))
+  assert generator.step == int(state.step)
+
+
 def test_command_line_draws_filtered_training_labels(run, tmp_path):
   workdir, config, _ = run
   output = tmp_path / 'gammas.h5'
