@@ -8,14 +8,15 @@ of z, v across it; `source_frame.frame_to_camera` turns and shifts that canvas o
 so a streak along u points back to the source whatever the azimuth, and the azimuths of the
 showers are uniform around the source, as in the data (the impact point's azimuth is uniform).
 The source position enters only there, not the dense layer: the image of (z, particle type,
-energy) moves with the source (tested). The camera's own stage then adds the per-pixel noise map and the last nonlinearity (as
-`model.generator_pixel_noise` and `model.generator_output_features` do in the ctgan generator).
+energy) moves with the source (tested). The camera's own stage then adds the per-pixel noise
+map and the last nonlinearity (as `model.generator_pixel_noise` and
+`model.generator_output_features` do in the ctgan generator).
 
 z: [azimuth (2), latent vector, noise map (48 x 48) if model.generator_pixel_noise]. Frame
 canvas: `generator_base_shape` (rows, columns, channels) doubled by each of the
 `generator_features` blocks: (3, 6) and three blocks give 24 x 48 pixels, 2.4 degrees across the
 axis and from 1 degree behind the source to 3.7 degrees ahead of it (0.1-degree pixels). The
-critic is the ctgan critic (`model.critic_view='polar'` recommended).
+critic is the ctgan critic (`model.critic_view='aligned'`, the default run's).
 """
 
 import math
