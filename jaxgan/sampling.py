@@ -31,6 +31,7 @@ from jaxgan.evaluation import hillas
 from jaxgan.data.split import Split
 from jaxgan.data.pipeline import Normalisation
 from jaxgan.data import labels as labels_lib
+from jaxgan.models import source_frame
 
 NUM_ENERGIES = 4
 NUM_DIRECTIONS = 8
@@ -85,9 +86,9 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
 def source_pixels(direction: np.ndarray, pixel_size_deg: float, image_size: int) -> np.ndarray:
   """(N, 2) fractional (row, column) of the sources (N, 2) (x, y degrees) on the camera image
   (`toy_iact.camera_coordinates`: x along the columns, y along the rows, 0 at the centre)."""
-  centre = (image_size - 1) / 2
-  x, y = (np.asarray(direction) / pixel_size_deg).T
-  return np.stack([y + centre, x + centre], axis=-1)
+  cols, rows = source_frame.source_pixel(np.asarray(direction), pixel_size_deg,
+                                         source_frame.camera_centre(image_size, image_size))
+  return np.stack([rows, cols], axis=-1)
 
 
 class GridSampler:

@@ -25,7 +25,8 @@ Array = jax.Array
 
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
-CRITIC_VIEWS = ('camera', 'polar', 'aligned')
+SOURCE_VIEWS = ('polar', 'aligned')  # the critic views that read the source from the labels
+CRITIC_VIEWS = ('camera', *SOURCE_VIEWS)
 
 
 def crop_center(images: Array, size: int) -> Array:
@@ -166,7 +167,7 @@ class Critic(nn.Module):
     x = pad_center(images.astype(self.dtype), PADDED_SIZE)
     if self.view not in CRITIC_VIEWS:
       raise ValueError(f'model.critic_view={self.view!r}; choose one of {CRITIC_VIEWS}')
-    if self.view != 'camera':
+    if self.view in SOURCE_VIEWS:
       if labels is None:
         raise ValueError(f"the critic's {self.view} view needs the labels (the source position)")
       source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
@@ -203,7 +204,7 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
 def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 0,
                        aux_dim: int = 0) -> Critic:
   """The critic of `from_config` (also the critic of `jaxgan.models.ctgan_frame`)."""
-  if model_config.critic_view in ('polar', 'aligned') and label_dim != labels_lib.LABEL_DIM:
+  if model_config.critic_view in SOURCE_VIEWS and label_dim != labels_lib.LABEL_DIM:
     raise ValueError(f'model.critic_view={model_config.critic_view!r} reads the source from '
                      "the telescope labels, which reach the critic only with 'cgan' in "
                      'model.conditioning '

@@ -41,6 +41,12 @@ def camera_centre(side: int, image_size: int) -> float:
   return (side - image_size) // 2 + (image_size - 1) / 2
 
 
+def source_pixel(source, pixel_size: float, centre: float):
+  """(column, row) of the sources (..., 2), (x, y) in the units of `pixel_size`, on a canvas whose
+  camera centre is pixel `centre` (`camera_centre`); NumPy or JAX arrays alike."""
+  return source[..., 0] / pixel_size + centre, source[..., 1] / pixel_size + centre
+
+
 def sample_bilinear(canvas: Array, rows: Array, cols: Array) -> Array:
   """Bilinear samples of `canvas` (B, H, W, C) at fractional pixel positions `rows`, `cols`
   (B, *grid); zero outside the canvas. Returns (B, *grid, C)."""
@@ -74,7 +80,7 @@ def polar_view(canvas: Array, source: Array, pixel_size: float, image_size: int,
   angles, radii = grid
   radius = jnp.arange(radii) + 0.5
   angle = 2 * jnp.pi * (jnp.arange(angles) + 0.5) / angles
-  source_col, source_row = (source / pixel_size + centre).T
+  source_col, source_row = source_pixel(source, pixel_size, centre)
   cols = source_col[:, None, None] + jnp.cos(angle)[None, :, None] * radius[None, None, :]
   rows = source_row[:, None, None] + jnp.sin(angle)[None, :, None] * radius[None, None, :]
   return sample_bilinear(canvas, rows, cols)
@@ -131,7 +137,7 @@ def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: in
   """
   side = canvas.shape[1]
   rows, cols = light_centroid(jax.lax.stop_gradient(canvas), threshold)
-  source_col, source_row = (source / pixel_size + camera_centre(side, image_size)).T
+  source_col, source_row = source_pixel(source, pixel_size, camera_centre(side, image_size))
   du, dv = cols - source_col, rows - source_row
   norm = jnp.sqrt(du ** 2 + dv ** 2)
   turned = norm > 1e-3
