@@ -31,6 +31,7 @@ none of its drawn gammas survives the cleaning; the frame generator (experiments
 default) explains 92%, its gammas at alpha 1.1-1.5 deg.
 """
 
+import functools
 import json
 import time
 from typing import Any
@@ -184,23 +185,30 @@ def run(config: ml_collections.ConfigDict, num_steps: int, eval_every: int) -> l
   return rows
 
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_STEPS = flags.DEFINE_integer('steps', None, 'Regression steps (default: train.num_steps).')
-_EVAL_EVERY = flags.DEFINE_integer('eval_every', 100, 'Steps between evaluations.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Write the rows to this JSON file.')
-flags.mark_flags_as_required(['config'])
+def _define_flags() -> dict[str, flags.FlagHolder]:
+  """The command line's flags, defined only when run as a command (so that importing this module
+  beside another entry point defines no flag twice)."""
+  holders = {
+      'config': config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                                lock_config=True),
+      'steps': flags.DEFINE_integer('steps', None, 'Regression steps (default: train.num_steps).'),
+      'eval_every': flags.DEFINE_integer('eval_every', 100, 'Steps between evaluations.'),
+      'output': flags.DEFINE_string('output', None, 'Write the rows to this JSON file.'),
+  }
+  flags.mark_flags_as_required(['config'])
+  return holders
 
 
-def main(argv):
+def main(argv: list[str], flag_values: dict[str, flags.FlagHolder]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  config = _CONFIG.value
-  rows = run(config, _STEPS.value or config.train.num_steps, _EVAL_EVERY.value)
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, 'w') as f:
+  config = flag_values['config'].value
+  rows = run(config, flag_values['steps'].value or config.train.num_steps,
+             flag_values['eval_every'].value)
+  if flag_values['output'].value:
+    with open(flag_values['output'].value, 'w') as f:
       json.dump({'config': config.to_dict(), 'rows': rows}, f, indent=1, default=str)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(functools.partial(main, flag_values=_define_flags()))
