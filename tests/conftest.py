@@ -1,4 +1,5 @@
-"""Test set-up: 4 fake CPU devices; XLA compiles without most of its optimisations.
+"""Test set-up: 4 fake CPU devices; XLA compiles without most of its optimisations; each test
+file's compiled code is released when the file is done.
 
 The tests' models are tiny, so compiling costs more than running: with most XLA optimisations
 off (`JAX_DISABLE_MOST_OPTIMIZATIONS`, unless the environment sets it) test_pipeline took 56 s
@@ -8,12 +9,15 @@ and its reference), and training and benchmarks keep XLA's optimisations. A GAN'
 on float rounding, so the one test with a quality threshold (the pilot's ring run) turns them
 back on (`test_pilots.optimised_xla`).
 The environment must be set before jax is imported. JAX's persistent compilation cache is not
-used. Known problem (2026-11-23, jax 0.10.2 CPU): running every file in ONE process
-(`python -m pytest tests`) crashes with a segmentation fault inside XLA's compiler, in
-tests/test_train.py::test_resume_equals_uninterrupted, after the other files ran; the file alone
-passes, and so does each file in its own process, which is what `make test` does. A
-use-after-free found while chasing it (`train._host_state` kept views of donated buffers) is
-fixed; the crash's cause is not known yet.
+used.
+
+Compiled code is released after each test file (`jax.clear_caches()`, `release_compiled_code`).
+On CPU every live XLA executable holds about 3 memory mappings of its own, and a process may
+hold at most `vm.max_map_count` of them (65530 by default on Linux). Without the release, every
+file in one process (`python -m pytest tests`) passed 29,000 mappings a third of the way through
+the files, and when they run out XLA's CPU compiler crashes with a segmentation fault
+("LLVM compilation error: Cannot allocate memory", then SIGSEGV in `backend_compile_and_load`;
+docs/design.md has the reproduction). With it, one process stays far below the limit.
 """
 
 import os
@@ -22,3 +26,13 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=4').strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position  # After the environment.
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(autouse=True, scope='module')
+def release_compiled_code():
+  """Frees the executables a test file compiled (and their memory mappings) when it ends."""
+  yield
+  jax.clear_caches()
