@@ -1,10 +1,14 @@
-# `make train` and `make test` on a fresh clone: build .venv from requirements.txt if missing.
+# `make train`, `make test` and `make test-fast` on a fresh clone: each builds .venv if missing.
+# .venv/.installed: requirements.txt and jaxgan (what training, generation and evaluation need).
+# .venv/.installed-test: requirements-test.txt on top (pytest, ctapipe, dl1-data-handler, ...),
+# so `make test` after `make train` adds the test packages to the same venv.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: train test clean-venv
+.PHONY: train test test-fast clean-venv
 
 $(STAMP): requirements.txt setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,13 +17,22 @@ $(STAMP): requirements.txt setup.cfg
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $(TEST_STAMP)
+
 train: $(STAMP)
 	$(PY) -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
 
-# Each test file runs in its own process (XLA's compiler has crashed in one long process; see
-# tests/conftest.py), as many at a time as there are CPUs: tests/run_files.py.
-test: $(STAMP)
+# The full suite, each test file in its own process, as many at a time as there are CPUs:
+# tests/run_files.py (why one process per file: tests/conftest.py).
+test: $(TEST_STAMP)
 	$(PY) tests/run_files.py
+
+# The fast tier: the tests marked `fast`, in one process, with tiny shapes; it fails if some
+# module under jaxgan/ had none of its functions called (tests/module_calls.py).
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -p tests.module_calls -m fast tests
 
 clean-venv:
 	rm -rf $(VENV)

@@ -78,6 +78,7 @@ def fail(*args, **kwargs):
   raise AssertionError('a finished run was trained again')
 
 
+@pytest.mark.fast
 def test_product_zip_and_seeds_build_the_expected_lists():
   assert ablate.product({'a': [1, 2], 'b': ['x', 'y']}) == [
       {'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'}]
@@ -252,6 +253,7 @@ def test_relaunch_resumes_an_unfinished_run(tmp_path, monkeypatch):
   assert [(row['setting'], row['seeds']) for row in rows] == [('base', 2)]
 
 
+@pytest.mark.fast
 def test_diverged_run_is_recorded_counted_and_not_retried(tmp_path, monkeypatch):
   workdir, runs, real = str(tmp_path), [{'seed': 0}, {'seed': 1}], train.train_and_evaluate
 

@@ -60,6 +60,7 @@ def test_an_online_simulation_case_times_the_step_that_simulates_its_batch():
   assert lowered_flops(simulated) > lowered_flops(given)  # the simulator runs in the step
 
 
+@pytest.mark.fast
 def test_a_report_leaves_out_the_tables_of_kinds_it_did_not_measure():
   result = {'compile_seconds': 1.0, 'seconds_per_iteration': 0.5, 'images_per_second': 16.0,
             'flops_per_iteration': 1e9, 'flops_per_second': 2e9, 'image_shape': [43, 43, 1],

@@ -48,6 +48,7 @@ def test_the_training_step_compiles_once(tmp_path, compiles_per_call):
   assert compiles_per_call[1:] == [0, 0, 0]
 
 
+@pytest.mark.fast
 def test_shard_puts_slice_i_on_device_i_as_pmap_lays_out_its_outputs():
   devices = jax.local_devices()[:4]
   host = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)

@@ -27,6 +27,7 @@ def test_experiment_has_command_docstring_and_valid_config(path):
   assert config.train.batch_size > 0 and config.train.num_steps > 0
 
 
+@pytest.mark.fast
 def test_misspelt_field_in_a_config_file_names_it():
   config = configs.base_config()
   with pytest.raises(AttributeError, match='num_stpes'):

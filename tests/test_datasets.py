@@ -60,6 +60,7 @@ def test_image_folder_skips_a_corrupt_file_with_one_warning(tmp_path: pathlib.Pa
                              atol=0.01)  # the last file in sorted order: yellow
 
 
+@pytest.mark.fast
 def test_digits():
   train, validation = _load('digits', validation_fraction=0.2)
   assert (len(train), len(validation)) == (1438, 359)
@@ -81,6 +82,7 @@ def test_digit_labels_match_their_images():
   assert one[:, 1].mean() < one[:, 3:5].mean() - 1.0
 
 
+@pytest.mark.fast
 def test_gaussian_ring_shapes_and_seed():
   train, validation = _load('gaussian_ring', num_examples=40)
   assert train.images.shape == (30, 1, 1, 2) and validation.images.shape == (10, 1, 1, 2)

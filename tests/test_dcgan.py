@@ -215,6 +215,7 @@ def test_ctgan_only_fields_are_refused(field, value):
     models.build_gan(_model_config(**{field: value}))
 
 
+@pytest.mark.fast
 def test_small_images_for_digits():
   config = _model_config(image_size=8, generator_features=(8, 1), critic_features=(8,))
   generator, critic = dcgan.from_config(config)

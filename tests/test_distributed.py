@@ -52,6 +52,7 @@ def test_explicit_flags_are_passed_on(mode):
     ('auto', ('host:1234', 2, 2), 'process_id=2'),
     ('sometimes', (None, None, None), 'choose one of'),
 ])
+@pytest.mark.fast
 def test_bad_flags_are_refused(mode, flags, message):
   with pytest.raises(ValueError, match=message):
     distributed.initialize_arguments(mode, *flags, {})

@@ -167,6 +167,7 @@ BAD_INPUTS = {  # case: (edit of the file, dataset named, problem in the message
 
 
 @pytest.mark.parametrize('case', sorted(BAD_INPUTS))
+@pytest.mark.fast
 def test_bad_input_is_refused_with_one_clear_message(square, tmp_path, case):
   path = square[0]
   edit, name, problem = BAD_INPUTS[case]
@@ -180,6 +181,7 @@ def test_bad_input_is_refused_with_one_clear_message(square, tmp_path, case):
   assert not output.exists() and not os.path.exists(f'{output}.partial')
 
 
+@pytest.mark.fast
 def test_missing_file_and_unknown_telescope_are_refused(square, tmp_path):
   missing, output = str(tmp_path / 'missing.h5'), str(tmp_path / 'out.h5')
   with pytest.raises(FileNotFoundError, match=re.escape(f'{missing}: no such file')):

@@ -37,6 +37,7 @@ def test_frechet_matches_the_closed_form_for_commuting_covariances(rotated):
   assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.fast
 def test_frechet_of_equal_covariances_is_the_squared_mean_difference():
   rng = np.random.default_rng(1)
   d = 6
@@ -113,6 +114,7 @@ def fake_params(rng, n, x_shift=0.0, size_factor=1.0):
       kurtosis=rng.gamma(6.0, 0.5, n))
 
 
+@pytest.mark.fast
 def test_hillas_comparison_sees_each_parameter():
   rng = np.random.default_rng(6)
   simulated = fake_params(rng, 20000)
@@ -252,6 +254,7 @@ def test_diversity_is_the_pixel_variance_per_cell_and_its_ratio_shows_collapse()
   assert np.all(metrics.diversity_ratio(collapsed, simulated) < 0.01)
 
 
+@pytest.mark.fast
 def test_png_writers_write_whole_files(tmp_path):
   rng = np.random.default_rng(15)
   params, labels, _ = synthetic_events(rng, n=3000)

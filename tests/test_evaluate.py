@@ -21,6 +21,7 @@ from jaxgan import train
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
+from jaxgan.evaluation import metrics as metrics_lib
 from tests.helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,6 +165,7 @@ def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
       mean_score(real) - mean_score(fake), rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.fast
 def test_evaluation_during_training_is_checked_before_training(tmp_path):
   config = tiny_config()
   config.eval.every, config.eval.num = 1, evaluate.MIN_IMAGES - 1
@@ -173,3 +175,16 @@ def test_evaluation_during_training_is_checked_before_training(tmp_path):
   config.data.name, config.model.conditioning, config.eval.every = 'digits', 'cgan', 1
   with pytest.raises(ValueError, match='for telescope data'):
     train.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.fast
+def test_response_chi2_is_the_mean_squared_pull_over_the_defined_bins():
+  """Pulls by hand: bin 0 (1 - 1.5) / hypot(0.3, 0.4) = -1, bin 1 0; bin 2 has no generated
+  value, bin 3 no generated error."""
+  def curve(value, error):
+    return metrics_lib.Curve(np.arange(4.0), np.array(value), np.array(error), np.full(4, 9))
+
+  generated = curve([1.0, 2.0, np.nan, 4.0], [0.3, 0.4, 0.1, np.nan])
+  simulated = curve([1.5, 2.0, 3.0, 1.0], [0.4, 0.3, 0.1, 0.5])
+  assert evaluate.response_chi2(generated, simulated) == pytest.approx(0.5)
+  assert math.isnan(evaluate.response_chi2(curve([np.nan] * 4, [1.0] * 4), simulated))

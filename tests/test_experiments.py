@@ -15,6 +15,7 @@ EXPERIMENTS = sorted(os.path.splitext(os.path.basename(path))[0]
                      for path in glob.glob(os.path.join(REPO, 'experiments', '*.py')))
 
 
+@pytest.mark.fast
 def test_every_experiment_is_listed():
   assert {'ctgan', 'ctgan_paper', 'dcgan', 'acgan_digits', 'mixture2d'} <= set(EXPERIMENTS)
 

@@ -111,6 +111,7 @@ def test_sigterm_saves_the_current_step_and_the_rerun_continues_bit_for_bit(
   assert_trees_equal(straight[1], resumed)
 
 
+@pytest.mark.fast
 def test_main_exits_with_the_signal_status_after_a_preemption(monkeypatch, tmp_path):
   def preempted(*args):
     raise train.Preempted(3, signal.SIGTERM)

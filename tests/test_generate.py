@@ -147,6 +147,7 @@ def test_command_line_refuses_conflicting_flags(run, tmp_path):
     ((None, 0, None, None, None), '--num=0'),
     ((None, 5, None, 2.0, 1.0), 'exceeds --energy_max'),
 ])
+@pytest.mark.fast
 def test_check_request_names_the_problem(request_args, message):
   with pytest.raises(ValueError, match=message):
     generate.check_request(*request_args)

@@ -93,6 +93,7 @@ def _assert_split_equal(split: dataset.Split, images: np.ndarray, labels: dict) 
     np.testing.assert_array_equal(split.labels[name], values, strict=True)
 
 
+@pytest.mark.fast
 def test_round_trip_is_exact(example):
   path, images, labels = example
   _assert_split_equal(hdf5.read(path), images, labels)

@@ -71,6 +71,7 @@ def test_skewness_and_kurtosis_of_symmetric_and_skewed_images():
   assert float(p.skewness[1]) < -0.1  # the centroid moves towards the bright side: tail at x < 0
 
 
+@pytest.mark.fast
 def test_cleaning_removes_isolated_noise():
   image = gaussian_ellipse(0.0, 0.0, 0.3, 0.1, 0.3, size=3000.0)
   image[2, 2] = 50.0  # an isolated bright pixel

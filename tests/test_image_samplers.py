@@ -150,6 +150,7 @@ def test_grid_writes_to_tensorboard(tmp_path):
   assert os.listdir(tmp_path / 'tensorboard')
 
 
+@pytest.mark.fast
 def test_mixture_metrics_of_points_on_every_mode():
   assert image_samplers.mixture_metrics(MEANS, RING) == {'high_quality_fraction': 1.0,
                                                          'modes_covered': 8}

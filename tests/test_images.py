@@ -188,6 +188,7 @@ def test_load_images_defaults():
                                 images.builtin_crops(2, 64, 5, images.default_config()))
 
 
+@pytest.mark.fast
 def test_uint8_round_trip_is_exact():
   values = np.arange(256, dtype=np.uint8)
   unit = images.to_unit_range(values)

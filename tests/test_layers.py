@@ -71,6 +71,7 @@ def test_im2col_phase_gradients_equal_lax_conv(size, kernel_size, stride, cin, c
     np.testing.assert_allclose(got_array, want_array, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.fast
 def test_auto_resolves_to_the_models_cpu_choice():
   assert jax.default_backend() == 'cpu'
   assert layers.resolve_impl('auto') == 'im2col'

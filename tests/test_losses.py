@@ -11,6 +11,7 @@ from jaxgan.data import labels as labels_lib
 from jaxgan.models import ctgan
 
 
+@pytest.mark.fast
 def test_wasserstein_losses_closed_form():
   real, fake = jnp.array([1.0, 3.0]), jnp.array([-2.0, 0.5])
   assert losses.wasserstein_critic(real, fake) == pytest.approx(-0.75 - 2.0)
@@ -114,6 +115,7 @@ def test_hinge_losses_closed_form():
   assert hinge.generator(fake) == pytest.approx(1.0)
 
 
+@pytest.mark.fast
 def test_label_losses_closed_form():
   logits = jnp.array([[2.0, 0.0], [0.0, 1.0]])
   predictions = {'particletype': logits, 'energy': jnp.array([1.0, 2.0]),

@@ -21,6 +21,7 @@ def test_generator_shapes(upsample, train):
   assert out.shape == (3, 43, 43, 1) and out.dtype == jnp.float32
 
 
+@pytest.mark.fast
 def test_paper_generator_widths():
   generator = ctgan.Generator()
   variables = jax.eval_shape(lambda: generator.init(

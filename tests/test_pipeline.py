@@ -40,6 +40,7 @@ def test_batch_larger_than_the_split_is_refused():
 
 
 @pytest.mark.parametrize('transform', pipeline.TRANSFORMS)
+@pytest.mark.fast
 def test_normalisation_inverts(transform):
   norm = pipeline.Normalisation(scale=2.5, transform=transform)
   x = np.array([-3.0, 0.0, 0.7, 40.0, 3000.0], np.float32)

@@ -80,6 +80,7 @@ def test_conv_impls_agree():
       np.testing.assert_allclose(a[name], b[name], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.fast
 def test_from_config_builds_the_configured_network():
   model = predictor_lib.predictor_from_config(tiny_config(conv_impl='xla'))
   assert (model.stage_widths, model.blocks_per_stage, model.se_ratio, model.conv_impl) == (
@@ -111,6 +112,7 @@ def test_zero_steps_keep_the_fresh_initialisation(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.fast
 def test_shuffling_is_deterministic_and_covers_each_epoch():
   data = Split(np.arange(10.0)[:, None], {k: np.arange(10) for k in ('particletype', 'energy',
                                                                       'direction')})

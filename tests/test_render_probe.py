@@ -46,6 +46,7 @@ def test_hidden_latents_refuse_a_latent_vector_too_small():
     render_probe.hidden_latents(jnp.full((2, 5), 0.5), jnp.zeros(2), latent_dim=4)
 
 
+@pytest.mark.fast
 def test_explained_variance_closed_forms():
   target = np.random.default_rng(0).normal(size=(5, 7, 7, 1))
   assert render_probe.explained_variance(target, target) == 1.0

@@ -35,6 +35,7 @@ def logged_steps(workdir, name):
     return [row['step'] for row in map(json.loads, f) if name in row]
 
 
+@pytest.mark.fast
 def test_first_difference_is_bitwise_and_names_the_leaf():
   tree = {'x': np.zeros(3, np.float32), 'y': {'z': np.array([np.nan, 1.0])}}
   assert reproduce.first_difference(tree, copy.deepcopy(tree)) is None  # equal NaNs agree

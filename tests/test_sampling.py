@@ -59,6 +59,7 @@ def test_gamma_measures_count_only_the_gammas_with_light():
       np.sqrt(0.3 ** 2 + PIXEL ** 2 / 12), rel=0.02)
 
 
+@pytest.mark.fast
 def test_source_pixels_are_the_camera_pixels_at_the_labelled_directions():
   config = toy_iact.default_config()
   coords = toy_iact.camera_coordinates(config)

@@ -20,6 +20,7 @@ from tests.helpers import gaussian_ellipse
 PIXEL = 0.1  # degrees, as the toy telescope's
 
 
+@pytest.mark.fast
 def test_bilinear_samples_match_scipy():
   """Inside, on the edges and off the canvas (where the canvas reads as zeros)."""
   rng = np.random.default_rng(0)
@@ -234,6 +235,7 @@ def frame_generator_images(z, labels):
   return np.asarray(generator.apply(variables, z, labels, train=False))[..., 0]
 
 
+@pytest.mark.fast
 def test_frame_generator_moves_its_showers_with_the_source():
   """Moving the source by 3 pixels moves the image by 3 pixels (convolutions are translation
   equivariant, and the source enters only the placement); the azimuth entries of z turn it."""

@@ -275,6 +275,7 @@ def test_tailcut_removes_pure_night_sky_background():
   assert np.count_nonzero(cleaned) / len(noise) < 0.2  # pixels per image
 
 
+@pytest.mark.fast
 def test_invalid_config_is_rejected():
   with pytest.raises(ValueError, match='energy_min_tev'):
     toy_iact.simulate(jax.random.key(0), 8, _config(energy_min_tev=60.0))

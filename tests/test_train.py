@@ -127,6 +127,7 @@ def test_four_devices_match_one_device(tmp_path, predictor_dir, two_steps):
                                rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.fast
 def test_batch_that_does_not_split_over_devices_is_refused(tmp_path):
   config = tiny_config(num_devices=3)
   with pytest.raises(ValueError, match='batch_size=8.*3 devices'):
