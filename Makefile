@@ -24,8 +24,8 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 train: $(STAMP)
 	$(PY) -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
 
-# The full suite, each test file in its own process, as many at a time as there are CPUs:
-# tests/run_files.py (why one process per file: tests/conftest.py).
+# The full suite, each test file in its own process, as many at a time as there are CPUs
+# (tests/run_files.py says why).
 test: $(TEST_STAMP)
 	$(PY) tests/run_files.py
 

@@ -1,11 +1,12 @@
 """Runs every tests/test_*.py in its own pytest process, `--jobs` at a time; what `make test` does.
 
-One process per file because one process for all files has crashed inside XLA's compiler (see
-tests/conftest.py). Files run in parallel because most of their time is single-threaded XLA
-compilation: on 2 cores, 2 at a time. The slowest files start first (`SLOWEST_FIRST`), so that
-the run does not end with one long file alone on the machine; the others follow by name. Each
-file's output is printed, whole, when it finishes, with its wall time; the exit status is 1 if
-any file failed.
+Files run in parallel because most of their time is single-threaded XLA compilation: on 2 cores,
+2 at a time. A process per file also keeps the files apart: a crash or a leaked global in one
+cannot fail another. The slowest files start first (`SLOWEST_FIRST`), so that the run does not
+end with one long file alone on the machine; the others follow by name. Each file's output is
+printed, whole, when it finishes, with its wall time; the exit status is 1 if any file failed.
+Every file in one process works too (`python -m pytest tests`: tests/conftest.py releases each
+file's compiled code, without which one process runs out of memory mappings inside XLA).
 
   python tests/run_files.py [--jobs=N] [tests/test_x.py ...]
 """
