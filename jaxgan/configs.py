@@ -170,7 +170,11 @@ def _train() -> ml_collections.ConfigDict:
 
 
 def predictor() -> ml_collections.ConfigDict:
-  """The auxiliary label predictor's fields (`config.predictor`; jaxgan/predictor_training.py)."""
+  """The auxiliary label predictor's config (`config.predictor` of every family).
+
+  Returns:
+    Its fields (jaxgan/predictor_training.py trains and saves it), unlocked.
+  """
   config = ml_collections.ConfigDict()
   # Directory of a saved predictor; '' means <workdir>/predictor. Trained and saved there if absent.
   config.checkpoint = ''
