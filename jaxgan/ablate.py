@@ -1,6 +1,6 @@
 """Ablation sweeps: one base config, a list of overrides, several seeds, a table of final metrics.
 
-  python -m jaxgan.ablate --config=experiments/ctgan_reduced.py \
+  python -m jaxgan.ablate --config=experiments/ctgan_source_small.py \
       --sweep=experiments/ablations/losses.py --workdir=runs/ablate-losses \
       [--config.train.num_steps=300 ...] [--eval_num=N] [--judge_steps=K]
 

@@ -112,13 +112,13 @@ def _merged(defaults: dict, saved: dict, prefix: str, filled: list[str]) -> dict
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The run's `config.json`, for a telescope dataset (others are refused).
 
-  Fields added to `configs.base_config` after the run was trained take their defaults (logged).
+  Fields added to `configs.telescope()` after the run was trained take their defaults (logged).
   """
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f'{workdir}: no such run directory')
   filled = []
   saved = _tuples(_read_json(workdir, 'config.json'))
-  config = ml_collections.ConfigDict(_merged(configs.base_config().to_dict(), saved, '', filled))
+  config = ml_collections.ConfigDict(_merged(configs.telescope().to_dict(), saved, '', filled))
   if filled:
     logging.warning('%s/config.json predates the fields %s: using their defaults', workdir,
                     filled)

@@ -26,7 +26,7 @@ tailcut cleaning, and the size-energy correlation), next to the same measures of
 Only `data.name='toy_iact'` has hidden variables to give.
 
 Issue 2 (BENCHMARKS.md, 2026-12-07): the source's generator at reduced widths
-(experiments/ctgan_reduced.py) explains 22% of the gammas' variance after its 600 steps, and
+(experiments/ctgan_source_small.py) explains 22% of the gammas' variance after its 600 steps, and
 none of its drawn gammas survives the cleaning; the frame generator (experiments/ctgan.py, the
 default) explains 92%, its gammas at alpha 1.1-1.5 deg.
 """

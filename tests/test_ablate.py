@@ -108,7 +108,7 @@ def test_long_run_names_are_cut_and_stay_distinct():
 
 
 def test_overrides_apply_to_a_locked_copy_and_keep_linked_fields():
-  base = configs.base_config()
+  base = configs.telescope()
   run = ablate.apply_overrides(base, {'optimizer.generator_learning_rate': 0.1, 'seed': 3}, 0)
   assert (run.seed, run.optimizer.critic_learning_rate) == (3, 0.1)  # the critic's follows
   assert (base.seed, base.optimizer.critic_learning_rate) == (0, 2e-4)

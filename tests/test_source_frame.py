@@ -87,7 +87,7 @@ def test_polar_critic_scores_and_needs_labels():
 
 
 def test_polar_view_is_refused_without_labels_in_the_critic():
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view = 'polar'
   with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
     ctgan.from_config(model, label_dim=0)
@@ -202,7 +202,7 @@ def test_aligned_critic_scores_needs_labels_and_is_refused_without_them():
   assert scores.shape == (2,) and scores[0] != scores[1]
   with pytest.raises(ValueError, match='aligned view needs the labels'):
     critic.apply(params, images)
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view = 'aligned'
   with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
     ctgan.from_config(model, label_dim=0)
@@ -252,7 +252,7 @@ def test_frame_generator_moves_its_showers_with_the_source():
     ('upsample', 'transposed', "upsample='nearest'")])
 def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  model = configs.from_file(os.path.join(repo, 'experiments', 'ctgan_frame.py')).model
+  model = configs.from_file(os.path.join(repo, 'experiments', 'ctgan.py')).model
   model[field] = value
   with pytest.raises(ValueError, match=message):
     ctgan_frame.from_config(model, label_dim=labels_lib.LABEL_DIM)
@@ -262,7 +262,7 @@ def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
 def test_polar_critic_reads_the_grid_of_model_polar_grid(grid):
   """Four stride-2 blocks take an (A, R) grid to ceil(A/16) x ceil(R/16) positions, so the
   score's kernel has that many rows per final channel."""
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view, model.polar_grid, model.critic_features = 'polar', grid, (2, 2, 2, 3)
   critic = ctgan.critic_from_config(model, label_dim=labels_lib.LABEL_DIM)
   variables = critic.init(jax.random.key(0), jnp.zeros((1, 43, 43, 1)),

@@ -104,7 +104,7 @@ class FrameGenerator(nn.Module):
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
                 label_dim: int = 0, aux_dim: int = 0) -> tuple[FrameGenerator, ctgan.Critic]:
   """The frame generator and the ctgan critic from the `model` config fields
-  (experiments/ctgan_frame.py); the arguments as `ctgan.from_config`'s."""
+  (experiments/ctgan.py); the arguments as `ctgan.from_config`'s."""
   if not model_config.generator_output_features:
     raise ValueError("model.name='ctgan_frame' needs model.generator_output_features > 0 "
                      '(the width of its camera stage)')
