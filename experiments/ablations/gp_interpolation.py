@@ -13,11 +13,11 @@ Read in results.md: frechet_distance_infinity, c2st_auc, hillas_w1_mean, critic_
 the seed spread of each.
 """
 
-from jaxgan import ablate
+from jaxgan import ablation
 
 SEEDS = (0, 1, 2)
 
 
 def get_sweep():
-  return ablate.with_seeds(ablate.product({'loss.gp_interpolation': ['uniform', 'normal']}),
-                           SEEDS)
+  return ablation.with_seeds(ablation.product({'loss.gp_interpolation': ['uniform', 'normal']}),
+                             SEEDS)

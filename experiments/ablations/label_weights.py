@@ -14,14 +14,14 @@ images (the labels followed), the response_*_chi2 (label response curves), and
 frechet_distance_infinity, c2st_auc (whether higher weights cost realism).
 """
 
-from jaxgan import ablate
+from jaxgan import ablation
 
 SEEDS = (0, 1, 2)
 WEIGHTS = (0.0, 0.4, 1.0, 2.5, 6.25)
 
 
 def get_sweep():
-  return ablate.with_seeds(ablate.zip_({
+  return ablation.with_seeds(ablation.zip_({
       'loss.label_weights.particletype': WEIGHTS,
       'loss.label_weights.energy': WEIGHTS,
       'loss.label_weights.direction': WEIGHTS,

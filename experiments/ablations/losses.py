@@ -25,7 +25,7 @@ judge_*_generated against judge_*_simulated (labels followed), diversity_ratio_m
 and `failed` (seeds that diverged).
 """
 
-from jaxgan import ablate
+from jaxgan import ablation
 
 SEEDS = (0, 1)
 
@@ -39,4 +39,4 @@ def get_sweep():
       {'loss.name': 'wasserstein', 'loss.penalty': 'gp'},  # WGAN-GP
       {'loss.name': 'hinge', 'loss.penalty': 'none'},
   ]
-  return ablate.with_seeds(losses, SEEDS)
+  return ablation.with_seeds(losses, SEEDS)

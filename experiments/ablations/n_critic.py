@@ -10,10 +10,10 @@ Read in results.md: frechet_distance_infinity, c2st_auc, hillas_w1_mean, critic_
 judge_*_generated against judge_*_simulated, and `failed`.
 """
 
-from jaxgan import ablate
+from jaxgan import ablation
 
 SEEDS = (0, 1, 2)
 
 
 def get_sweep():
-  return ablate.with_seeds(ablate.product({'train.n_critic': [1, 2, 5, 10]}), SEEDS)
+  return ablation.with_seeds(ablation.product({'train.n_critic': [1, 2, 5, 10]}), SEEDS)

@@ -12,13 +12,13 @@ Read in results.md: frechet_distance_infinity, c2st_auc, hillas_w1_mean, diversi
 and `failed`.
 """
 
-from jaxgan import ablate
+from jaxgan import ablation
 
 SEEDS = (0, 1, 2)
 
 
 def get_sweep():
-  return ablate.with_seeds(ablate.product({
+  return ablation.with_seeds(ablation.product({
       'model.spectral_norm': ['none', 'critic', 'both'],
       'loss.penalty': ['gp', 'none'],
   }), SEEDS)
