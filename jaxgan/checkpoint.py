@@ -8,7 +8,7 @@ Faults (decisions):
   `restore_or` then tries the next older one, with a warning, and moves each damaged one that an
   older one replaced to `<workdir>/damaged_checkpoints/<step>` (kept for inspection, and out of
   the way of the step's new save). When checkpoints exist and none restores (a damaged history,
-  or a state of another structure) it raises and moves nothing: it never starts from scratch
+  or a state of another structure) it raises and moves nothing: it never starts afresh
   silently.
 - Disk space: before each save, the free space must hold the state's bytes plus
   `DISK_MARGIN`; otherwise, or when a write fails for lack of space, `DiskFullError` names the
@@ -104,7 +104,7 @@ class Checkpointer:
       return jax.tree.map(np.asarray, restored)
     if steps:
       raise RuntimeError(f'none of the checkpoints {steps} in {self.directory} restores into '
-                         'this run\'s state (see the warnings above); not starting from scratch: '
+                         'this run\'s state (see the warnings above); not starting afresh: '
                          'move the folder away to start anew')
     return template
 

@@ -124,7 +124,7 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, val
 
 def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: Split,
                     normalise: Normalise) -> PyTree:
-  """Trains `model` from scratch for `config.num_steps` steps (0: the fresh initialisation).
+  """Trains a fresh initialisation of `model` for `config.num_steps` steps (0: none).
 
   Args:
     config: the predictor config.

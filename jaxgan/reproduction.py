@@ -1,7 +1,7 @@
 """Checks that a short training reproduces: twice, interrupted and resumed, on one device.
 
 `reproduce(config, workdir)` does it for `python -m jaxgan.reproduce`. Runs, each in its own
-folder under the workdir, all from scratch (the folders must not exist yet):
+folder under the workdir, each from its initialisation (the folders must not exist yet):
   a/  the config as given
   b/  the same again, its own auxiliary predictor included
   c/  the same trained to half the steps (train.num_steps // 2), then launched again with the
@@ -141,7 +141,7 @@ def check_start(config: ml_collections.ConfigDict, workdir: str) -> int:
     raise ValueError(f'train.num_steps={config.train.num_steps}: need >= 2 to interrupt a run')
   existing = [run for run in RUNS if os.path.exists(os.path.join(workdir, run))]
   if existing:
-    raise ValueError(f'{workdir} already holds {existing}: every run must start from scratch; '
+    raise ValueError(f'{workdir} already holds {existing}: every run must start afresh; '
                      'use another --workdir or delete them')
   return config.train.num_steps // 2
 
