@@ -18,10 +18,10 @@ Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over 
 from a per-epoch shuffle seeded by (`seed`, epoch); the incomplete last batch of an epoch is
 dropped.
 
-Each update is `steps.predictor_step`, the pure function that GAN training also uses with
-`alongside`: GAN training then keeps updating the predictor (the live one is part of the GAN's
-checkpoints), starting from the one saved here; `num_steps=0` then makes that
-start a fresh initialisation (`seed`).
+Each update is `steps.predictor_step`, the pure step that GAN training also uses with
+`alongside`: it then keeps updating the predictor (the live one is part of the GAN's
+checkpoints), starting from the one saved here; `num_steps=0` makes that start a fresh
+initialisation (`seed`).
 """
 
 import functools
