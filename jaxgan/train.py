@@ -13,6 +13,7 @@ Workdir layout:
   checkpoints/<step>/    Orbax checkpoints of the GAN state (damaged ones are moved to
                          damaged_checkpoints/: jaxgan/checkpoint.py)
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
+  eval/judge/            the evaluation's judge, when `eval.every` > 0 (jaxgan/evaluation/)
 """
 
 import contextlib
