@@ -1,6 +1,8 @@
 """The render probe (`jaxgan.render_probing`): its events are the simulator's, its latent vector
 carries the drawn shower's geometry, its score has the closed form it claims, and it runs."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -53,10 +55,12 @@ def test_explained_variance_closed_forms():
   assert render_probing.explained_variance(0.5 * target, target) == pytest.approx(0.75)
 
 
-def test_run_logs_the_drawings_and_the_noise_free_targets_point_at_their_sources():
+def test_run_logs_the_drawings_and_the_noise_free_targets_point_at_their_sources(tmp_path):
   config = tiny_config()
   config.model.latent_dim = 32
-  rows = render_probing.run(config, num_steps=4, eval_every=2)
+  output = tmp_path / 'probe.json'
+  rows = render_probing.run_to_file(config, num_steps=4, eval_every=2, output=str(output))
+  assert json.loads(output.read_text())['rows'] == json.loads(json.dumps(rows))
   assert [row['step'] for row in rows] == [2, 4]
   assert all(np.isfinite(row['explained_variance']) and row['explained_variance'] <= 1.0
              for row in rows)
