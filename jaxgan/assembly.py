@@ -1,8 +1,9 @@
 """A run's parts, built from its config: data, conditioning, networks, optimizers, step.
 
-`jaxgan.train` assembles a training run from these; `jaxgan.generate` and `jaxgan.evaluate`
-rebuild the same networks to restore a run's checkpoints. Nothing here trains or writes logs,
-except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained when missing).
+`jaxgan.train` assembles a training run from these; `jaxgan.checkpoint` rebuilds the same
+networks to restore a run's checkpoints (for generation and evaluation). Nothing here trains or
+writes logs, except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained when
+missing).
 """
 
 import dataclasses

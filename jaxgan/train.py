@@ -13,6 +13,7 @@ Workdir layout:
   checkpoints/<step>/    Orbax checkpoints of the GAN state (damaged ones are moved to
                          damaged_checkpoints/: jaxgan/checkpoint.py)
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
+  eval/judge/            the evaluation's judge, when `eval.every` > 0 (jaxgan/evaluation/)
 """
 
 import contextlib
@@ -34,7 +35,6 @@ from jaxgan import assembly
 from jaxgan import checkpoint
 from jaxgan import configs
 from jaxgan import distributed
-from jaxgan import evaluate
 from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
@@ -44,6 +44,7 @@ from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pilots
 from jaxgan.data import pipeline
+from jaxgan.evaluation import telescope
 
 
 NONFINITE_MODES = ('stop', 'skip')  # `train.nonfinite`
@@ -112,8 +113,8 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
   if data_lib.get_dataset(config.data.name).kind != 'telescope':
     raise ValueError(f'eval.every={config.eval.every}: evaluation during training is for '
                      f'telescope data; data.name={config.data.name!r} is not (set eval.every=0)')
-  if config.eval.num < evaluate.MIN_IMAGES:
-    raise ValueError(f'eval.num must be >= {evaluate.MIN_IMAGES}, got {config.eval.num}')
+  if config.eval.num < telescope.MIN_IMAGES:
+    raise ValueError(f'eval.num must be >= {telescope.MIN_IMAGES}, got {config.eval.num}')
 
 
 def saved_config_differences(config: ml_collections.ConfigDict,
@@ -165,7 +166,7 @@ class Run:
   data: assembly.RunData
   checkpointer: checkpoint.Checkpointer
   sampler: Any  # `sampling.GridSampler` or an `image_samplers` sampler: has `write(...)`
-  evaluator: evaluate.PeriodicEvaluation | None  # None when `eval.every` is 0
+  evaluator: telescope.PeriodicEvaluation | None  # None when `eval.every` is 0
   num_steps: int
   steps_per_epoch: int
   data_on_device: bool  # the training split is on every device; batches are row indices
@@ -240,7 +241,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
   num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
-  evaluator = (evaluate.PeriodicEvaluation(config, workdir, data)
+  evaluator = (telescope.PeriodicEvaluation(config, workdir, data)
                if config.eval.every and distributed.is_writer() else None)
   # A predictor trained alongside lives in the state; the step's argument is for a frozen one.
   frozen_predictor = {} if step_config.predictor_tx else predictor_variables
@@ -313,7 +314,7 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
           scores = run.evaluator(host_state, done)
           writer.write_scalars(done, scores)
           logging.info('Evaluation at step %d: %s', done,
-                       {name: scores.get(f'eval_{name}') for name in evaluate.HEADLINE})
+                       {name: scores.get(f'eval_{name}') for name in telescope.HEADLINE})
         if stop is not None and done < num_steps:
           raise Preempted(done, stop)
   finally:

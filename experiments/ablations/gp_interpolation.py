@@ -20,4 +20,4 @@ SEEDS = (0, 1, 2)
 
 def get_sweep():
   return ablation.with_seeds(ablation.product({'loss.gp_interpolation': ['uniform', 'normal']}),
-                           SEEDS)
+                             SEEDS)
