@@ -29,7 +29,7 @@ Label losses of the predictor and of the AC-GAN head use the same per-label weig
 import dataclasses
 from typing import AbstractSet, Mapping
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 
 MODES = ('none', 'predictor', 'cgan', 'acgan', 'infogan')
 EXCLUSIVE = ('none', 'infogan')

@@ -46,12 +46,12 @@ from absl import logging
 
 from jaxgan import assembly
 from jaxgan import generate
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.evaluation import hillas

@@ -39,11 +39,11 @@ from absl import logging
 from jaxgan import assembly
 from jaxgan import checkpoint
 from jaxgan import configs
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 
 SOURCE = 'jaxgan.generate'  # the `source` attribute of the files written here

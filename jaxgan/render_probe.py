@@ -46,9 +46,9 @@ from absl import logging
 from ml_collections import config_flags
 
 from jaxgan import assembly
+from jaxgan import labels as labels_lib
 from jaxgan import sampling
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import toy_iact
 from jaxgan.models import ctgan_frame
 

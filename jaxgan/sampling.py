@@ -26,11 +26,11 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan.evaluation import hillas
 from jaxgan.data.split import Split
 from jaxgan.data.pipeline import Normalisation
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import source_frame
 
 NUM_ENERGIES = 4

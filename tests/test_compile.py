@@ -8,9 +8,9 @@ import pytest
 
 from jaxgan import assembly
 from jaxgan import generate
+from jaxgan import labels as labels_lib
 from jaxgan import steps
 from jaxgan import train
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 

@@ -15,11 +15,11 @@ import pytest
 from jaxgan import assembly
 from jaxgan import evaluate
 from jaxgan import generate
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 

@@ -16,9 +16,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import labels as labels_lib
 from jaxgan.data import dataset
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.data import toy_iact
 

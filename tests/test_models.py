@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models import ctgan
 
 TINY = dict(base_shape=(3, 3, 8), block_features=(8, 4, 4, 1))

@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from jaxgan import configs
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models import ctgan
 from jaxgan.models import ctgan_frame
 from jaxgan.models import source_frame

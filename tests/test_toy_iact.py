@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data import toy_iact
 
 NUM = 2048

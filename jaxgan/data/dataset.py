@@ -25,9 +25,9 @@ import jax
 from absl import logging
 import numpy as np
 
+from jaxgan import labels as labels_lib
 from jaxgan.data import hdf5
 from jaxgan.data import images
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pilots
 from jaxgan.data import toy_iact
 from jaxgan.data.split import Split

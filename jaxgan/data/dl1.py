@@ -17,7 +17,7 @@ writes, ctapipe >= 0.12; every unit from the table's `CTAFIELD_<column>_UNIT` at
 - `/configuration/instrument/telescope/optics`: effective_focal_length (equivalent_focal_length
   where it is not set), at row optics_index.
 
-Labels (`jaxgan.data.labels`): `particletype` 1 for true_shower_primary_id 0 (gamma), 0 for 101
+Labels (`jaxgan.labels`): `particletype` 1 for true_shower_primary_id 0 (gamma), 0 for 101
 (proton); other primaries (electrons 1, helium 402...) are skipped and counted in the log.
 `energy` log10(true_energy / TeV). `direction` the true direction relative to the telescope
 pointing, degrees, in the axes of the image: ctapipe's CameraFrame (x, y) over the focal length,
@@ -63,8 +63,8 @@ import numpy as np
 from scipy import sparse
 from scipy import spatial
 
+from jaxgan import labels as labels_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 
 with contextlib.suppress(ImportError):  # registers Blosc (ctapipe's compression) with h5py
   importlib.import_module('hdf5plugin')

@@ -5,7 +5,7 @@ Layout of a file (`FORMAT` 'jaxgan-iact', `FORMAT_VERSION` 1):
 | name | kind | content |
 | --- | --- | --- |
 | `images` | dataset (N, H, W, C) float32 | pixel charges, photoelectrons |
-| `particletype` | dataset (N,) int32 | gamma 1, proton 0 (`jaxgan.data.labels`) |
+| `particletype` | dataset (N,) int32 | gamma 1, proton 0 (`jaxgan.labels`) |
 | `energy` | dataset (N,) float32 | log10(E / TeV) |
 | `direction` | dataset (N, 2) float32 | arrival direction - pointing, degrees (x, y) |
 | `format`, `format_version` | attributes | 'jaxgan-iact', 1 |
@@ -47,7 +47,7 @@ from typing import Any, Iterator, Mapping
 import h5py
 import numpy as np
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data.split import Split
 
 FORMAT = 'jaxgan-iact'

@@ -1,7 +1,7 @@
 """Toy single-telescope IACT images: a fast, vectorised JAX simulator of gamma and proton showers.
 
 A stand-in for the MAGIC simulations of the CTGAN source (SPEC part B) when none are at hand: it
-produces labelled 43x43x1 images with the same label convention (`jaxgan.data.labels`) and the
+produces labelled 43x43x1 images with the same label convention (`jaxgan.labels`) and the
 physical regularities a GAN must learn (Hillas 1985): the image is an ellipse whose light grows
 with energy, whose major axis points back to the source for gammas, whose centroid lies farther
 from the source the farther the shower lands, and which is wider and patchier for protons.
@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 
 Array = jax.Array
 

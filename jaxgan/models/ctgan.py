@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models import heads
 from jaxgan.models import layers
 from jaxgan.models import source_frame

@@ -1,6 +1,6 @@
 """The label predictor: a thin bottleneck ResNet with squeeze-and-excitation (CTLearn's ThinResNet).
 
-It predicts an image's labels (see `jaxgan.data.labels`): particle-type logits, log10 energy and
+It predicts an image's labels (see `jaxgan.labels`): particle-type logits, log10 energy and
 the 2-d arrival direction. Layout: a 3x3 stem convolution, then stages of bottleneck residual
 blocks (1x1 reduce, 3x3, 1x1 expand, squeeze-and-excitation on the residual branch, a projection
 shortcut where the shape changes), stride 2 at the first block of every stage after the first,
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models.layers import Conv
 
 Array = jax.Array
