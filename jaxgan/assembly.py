@@ -147,11 +147,13 @@ def conditioning_of(config: ml_collections.ConfigDict) -> conditioning.Condition
 
 def build_networks(config: ml_collections.ConfigDict,
                    axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
-  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`."""
+  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`; the
+  networks are told where each of the dataset's labels lies in their label vector."""
   conditions = conditioning_of(config)
   return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
                           label_dim=conditions.critic_label_dim,
-                          aux_dim=conditions.critic_aux_dim)
+                          aux_dim=conditions.critic_aux_dim,
+                          label_columns=conditions.label_columns)
 
 
 def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...],

@@ -102,6 +102,13 @@ class Conditioning:
     return labels_lib.vector_size(self.generator_spec)
 
   @property
+  def label_columns(self) -> dict[str, tuple[int, int]]:
+    """(start, stop) of each label in the generator's label vector, which is also the critic's
+    when it sees labels ('cgan'): what a network that reads one label is told."""
+    return {label.name: labels_lib.vector_columns(self.generator_spec, label.name)
+            for label in self.generator_spec}
+
+  @property
   def critic_label_dim(self) -> int:
     """Size of the label vector projected into the critic (0 = unconditional critic)."""
     return labels_lib.vector_size(self.labels) if 'cgan' in self.modes else 0

@@ -1,4 +1,4 @@
-"""Views of telescope images anchored at the labelled source, for the CTGAN (issue 2).
+"""Views of telescope images anchored at the labelled source, for the CTGAN.
 
 A gamma-ray shower's image points back to its source: its major axis passes through the arrival
 direction (the `direction` label, the source's camera position). In camera pixels that is a
