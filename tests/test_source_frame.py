@@ -84,7 +84,8 @@ def test_polar_critic_scores_and_needs_labels():
   params = critic.init(jax.random.key(1), images, labels)
   moved = labels.at[:, 3:5].set(jnp.array([[0.5, 0.5], [-0.5, 0.2]]))
   scores = critic.apply(params, images, labels).scores
-  assert scores.shape == (2,) and not np.allclose(scores, critic.apply(params, images, moved).scores)
+  assert scores.shape == (2,)
+  assert not np.allclose(scores, critic.apply(params, images, moved).scores)
   with pytest.raises(ValueError, match='polar view needs the labels'):
     critic.apply(params, images)
 

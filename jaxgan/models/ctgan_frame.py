@@ -116,7 +116,8 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                      "model.spectral_norm 'none' or 'critic' only (its generator has no others)")
   if ctgan.SOURCE_LABEL not in label_columns:
     raise ValueError(f"model.name='ctgan_frame' places each shower at its source, the "
-                     f'{ctgan.SOURCE_LABEL!r} label, which its labels lack: {sorted(label_columns)}')
+                     f'{ctgan.SOURCE_LABEL!r} label, which the generator is not given '
+                     f'(its labels: {sorted(label_columns)})')
   generator = FrameGenerator(base_shape=tuple(model_config.generator_base_shape),
                              block_features=tuple(model_config.generator_features),
                              output_features=model_config.generator_output_features,

@@ -1,12 +1,13 @@
 """The label predictor: a thin bottleneck ResNet with squeeze-and-excitation (CTLearn's ThinResNet).
 
 It predicts an image's labels, one head per label of its `label_spec` (see `jaxgan.labels`; the
-telescope's by default: particle-type logits, log10 energy and the 2-d arrival direction). Layout: a 3x3 stem convolution, then stages of bottleneck residual
-blocks (1x1 reduce, 3x3, 1x1 expand, squeeze-and-excitation on the residual branch, a projection
-shortcut where the shape changes), stride 2 at the first block of every stage after the first,
-BatchNorm + ReLU after each convolution, global average pooling, and one head per label: a hidden
-ReLU layer as wide as the pooled features, then a linear output (log10 energy is no linear
-function of the pooled features, which grow in proportion to the image's brightness).
+telescope's by default: particle-type logits, log10 energy and the 2-d arrival direction). Layout: a
+3x3 stem convolution, then stages of bottleneck residual blocks (1x1 reduce, 3x3, 1x1 expand,
+squeeze-and-excitation on the residual branch, a projection shortcut where the shape changes),
+stride 2 at the first block of every stage after the first, BatchNorm + ReLU after each convolution,
+global average pooling, and one head per label: a hidden ReLU layer as wide as the pooled features,
+then a linear output (log10 energy is no linear function of the pooled features, which grow in
+proportion to the image's brightness).
 
 `stage_widths` are the output channels of each stage's blocks; the bottleneck inside a block is
 a quarter of that (`BOTTLENECK_RATIO`), as in ResNet-50 and CTLearn. Unlike CTLearn, the stem also
