@@ -26,7 +26,6 @@ from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
-from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
@@ -178,18 +177,17 @@ def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...
 def online_simulator(config: ml_collections.ConfigDict,
                      normalisation: pipeline.Normalisation | None) -> Callable | None:
   """With `data.online_simulation`, the step's `simulate`: event numbers -> those events of the
-  toy simulator's `data.seed` stream, images in network units; else None. The host numbers the
-  events after the data set's (`pipeline.simulated_events`), so training never sees a
-  validation event."""
+  dataset's simulator (`data_lib.simulator_of`), images in network units; else None. The host
+  numbers the events after the data set's (`pipeline.simulated_events`), so training never sees
+  a validation event."""
   if not config.data.online_simulation:
     return None
   if normalisation is None:
     raise ValueError('data.online_simulation: the step needs the data\'s normalisation')
-  simulator = ml_collections.FrozenConfigDict(config.data.toy_iact)
+  simulator = data_lib.simulator_of(config.data)
 
   def simulate(events):
-    images, labels = toy_iact.simulate_events(jax.random.key(config.data.seed), events,
-                                              simulator)
+    images, labels = simulator(events)
     return {'images': normalisation.forward(images), 'labels': labels}
 
   return simulate

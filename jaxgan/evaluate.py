@@ -23,8 +23,9 @@ layer (`FEATURE_LAYER`: the head applies a ReLU after it; before it no unit is d
 the covariances of the Frechet distance full rank). The judge is cached by path only: delete
 eval/judge/ to retrain it (e.g. with other `judge_steps`).
 
-Hillas parameters are computed after tailcut cleaning with the levels of `config.data.toy_iact`;
-images left without light are counted (`light_fraction_*`) and left out of the Hillas measures.
+Hillas parameters are computed after the tailcut cleaning of the camera of the run's data
+(`generate.TrainedGenerator.camera`: the simulator's levels, or the HDF5 file's); images left
+without light are counted (`light_fraction_*`) and left out of the Hillas measures.
 
 During training (`eval.every`), `jaxgan.train` calls a `PeriodicEvaluation`: the same measures
 on the run's live state, logged as `eval_<metric>` scalars, nothing else written.
@@ -45,6 +46,7 @@ from absl import flags
 from absl import logging
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import generate
 from jaxgan import labels as labels_lib
 from jaxgan import logs
@@ -103,13 +105,6 @@ METRICS = {  # every number of metrics.json['metrics'], with its meaning (summar
                             'simulated, mean over cells (~1: faithful, ~0: mode collapse)',
     'diversity_ratio_min': 'the smallest per-cell diversity ratio (the most collapsed cell)',
 }
-
-
-class Camera(NamedTuple):
-  """What Hillas parameters need: the pixel size (deg) and the tailcut levels (p.e.)."""
-  pixel_size_deg: float
-  picture: float
-  boundary: float
 
 
 class Judge(NamedTuple):
@@ -189,12 +184,13 @@ def judge_scores(judge: Judge, images: np.ndarray, labels: Labels, side: str) ->
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _hillas_batch(images: jax.Array, camera: Camera) -> hillas.HillasParameters:
+def _hillas_batch(images: jax.Array, camera: camera_lib.Camera) -> hillas.HillasParameters:
   return hillas.hillas_parameters(hillas.cleaned(images, camera.picture, camera.boundary),
                                   camera.pixel_size_deg)
 
 
-def hillas_of(images: np.ndarray, camera: Camera, batch_size: int) -> hillas.HillasParameters:
+def hillas_of(images: np.ndarray, camera: camera_lib.Camera,
+              batch_size: int) -> hillas.HillasParameters:
   """Hillas parameters (numpy) of tailcut-cleaned images in photoelectrons."""
   return _batched(lambda batch: _hillas_batch(batch, camera), batch_size, images)
 
@@ -238,7 +234,7 @@ def _diversity(images: dict[str, np.ndarray], labels: Labels,
 
 
 def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge: Judge,
-            camera: Camera, *, seed: int = 0) -> Comparison:
+            camera: camera_lib.Camera, *, seed: int = 0) -> Comparison:
   """Every generator-independent measure of generated against simulated images.
 
   Args:
@@ -354,12 +350,6 @@ def _write(directory: str, result: dict[str, Any], comparison: Comparison) -> No
                      os.path.join(directory, 'response.png'))
 
 
-def _camera(config: ml_collections.ConfigDict, generator: generate.TrainedGenerator) -> Camera:
-  levels = config.data.toy_iact
-  return Camera(generator.pixel_size_deg, float(levels.tailcut_picture_pe),
-                float(levels.tailcut_boundary_pe))
-
-
 def _result(workdir: str, values: dict[str, float], comparison: Comparison,
             provenance: dict[str, Any], judge: ml_collections.ConfigDict) -> dict[str, Any]:
   """What metrics.json holds (JSON-ready)."""
@@ -377,7 +367,7 @@ def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
              judge: Judge, seed: int) -> tuple[dict[str, float], Comparison]:
   """`compare`'s metrics plus the critic's Wasserstein estimate, and the comparison."""
   comparison = compare(generated, simulated.images, simulated.labels, judge,
-                       _camera(config, generator), seed=seed)
+                       generator.camera, seed=seed)
   critic, variables = _critic(config, state)
   wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
                                    simulated.labels, generator.normalisation, judge.batch_size)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import evaluate
 from jaxgan import generate
 from jaxgan import labels as labels_lib
@@ -52,8 +53,9 @@ def setting(evaluated):
   generator = generate.load_generator(workdir)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   judge = evaluate.load_judge(config, workdir, data)
-  camera = evaluate.Camera(generator.pixel_size_deg, config.data.toy_iact.tailcut_picture_pe,
-                           config.data.toy_iact.tailcut_boundary_pe)
+  camera = camera_lib.Camera(0.1, config.data.toy_iact.tailcut_picture_pe,
+                             config.data.toy_iact.tailcut_boundary_pe)
+  assert generator.camera == camera
   return np.asarray(data.validation.images), data.validation.labels, judge, camera
 
 

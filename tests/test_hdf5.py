@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import camera as camera_lib
 from jaxgan import labels as labels_lib
 from jaxgan.data import dataset
 from jaxgan.data import hdf5
@@ -24,6 +25,7 @@ from jaxgan.data import toy_iact
 
 NUM, SHAPE, CHUNK = 300, (6, 5, 1), 16
 PROVENANCE = {'simulator': 'test', 'seed': 7, 'config': {'a': 1.5, 'b': [1, 2]}}
+CAMERA = camera_lib.Camera(pixel_size_deg=0.1, picture=6.0, boundary=3.0)
 
 
 def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -37,7 +39,7 @@ def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def _write(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None:
-  hdf5.write(path, images, labels, pixel_size_deg=0.1, provenance=PROVENANCE, source='test',
+  hdf5.write(path, images, labels, camera=CAMERA, provenance=PROVENANCE, source='test',
              chunk_images=CHUNK)
 
 
@@ -50,7 +52,7 @@ def _write_gzip(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None
 
 
 def _writer(path):
-  return hdf5.append_writer(path, SHAPE, pixel_size_deg=0.1, provenance=PROVENANCE,
+  return hdf5.append_writer(path, SHAPE, camera=CAMERA, provenance=PROVENANCE,
                             source='test', chunk_images=CHUNK)
 
 
@@ -98,7 +100,7 @@ def test_round_trip_is_exact(example):
   _assert_split_equal(hdf5.read(path), images, labels)
   assert hdf5.read_metadata(path) == {
       'format_version': 1, 'pixel_size_deg': 0.1, 'image_shape': SHAPE, 'source': 'test',
-      'provenance': PROVENANCE}
+      'provenance': PROVENANCE, 'tailcut_picture_pe': 6.0, 'tailcut_boundary_pe': 3.0}
   with h5py.File(path, 'r') as f:
     assert f.attrs['format'] == hdf5.FORMAT == 'jaxgan-iact'
     assert f['images'].chunks == (CHUNK,) + SHAPE and f['images'].compression is None

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan import camera as camera_lib
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
@@ -153,7 +154,8 @@ def test_trains_from_hdf5_split_files(tmp_path, predictor_dir):
   images, labels = toy_iact.simulate(jax.random.key(3), 48, config.data.toy_iact)
   for name, rows in (('train', slice(0, 32)), ('validation', slice(32, 48))):
     hdf5.write(tmp_path / f'{name}.h5', images[rows], {k: v[rows] for k, v in labels.items()},
-               pixel_size_deg=0.1, provenance={'test': name}, source='toy_iact')
+               camera=camera_lib.Camera(0.1, 6.0, 3.0), provenance={'test': name},
+               source='toy_iact')
   config.data.name = 'hdf5'
   config.data.path = str(tmp_path / 'train.h5')
   config.data.validation_path = str(tmp_path / 'validation.h5')
