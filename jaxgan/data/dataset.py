@@ -7,6 +7,7 @@ its camera where it has one (`camera_of`: pixel size and cleaning levels, for th
 the evaluation); and its online simulator where it has one (`data.online_simulation`). The
 training loop, the evaluation and the models ask the entry and know no dataset by name: a new
 dataset is a loader here (or in its own file) and an entry in `DATASETS`.
+
 Normalisation for the networks happens in `jaxgan.data.pipeline`, not here. Datasets hold out
 their last `data.validation_fraction` (`split_train_validation`; hdf5 only without
 `data.validation_path`). The examples of image_folder, digits and the Gaussian mixtures are

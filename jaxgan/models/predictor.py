@@ -157,7 +157,7 @@ class Predictor(nn.Module):
       hidden = nn.relu(nn.Dense(features.shape[-1], dtype=self.dtype,
                                 name=f'{label.name}_hidden')(features))
       out = nn.Dense(label.width, dtype=self.dtype, name=label.name)(hidden).astype(jnp.float32)
-      return out[:, 0] if not label.num_classes and label.size == 1 else out
+      return out[:, 0] if label.scalar else out
 
     return {label.name: head(label) for label in self.label_spec}
 
