@@ -253,7 +253,7 @@ def _length(config: ml_collections.ConfigDict) -> dict[str, int]:
 
 
 def _telescope(run: Run) -> bool:
-  return data_lib.get_dataset(run.config.data.name).kind == 'telescope'
+  return data_lib.get_dataset(run.config.data.name).camera is not None
 
 
 def _evaluated_on(run: Run, eval_num: int | None) -> int | None:

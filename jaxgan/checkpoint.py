@@ -40,11 +40,11 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import configs
 from jaxgan import distributed
 from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import hdf5
 from jaxgan.data import pipeline
 
 T = TypeVar('T')
@@ -183,7 +183,7 @@ class TrainedGenerator:
     latent_dim, label_dim: sizes of its two inputs (label_dim 0: unconditional).
     normalisation: network units -> photoelectrons (`.inverse`).
     image_shape: (H, W, C).
-    pixel_size_deg: the camera's pixel field of view.
+    camera: the camera of the data it learned (pixel size, cleaning levels).
     step: the checkpoint's step.
     ema: whether `variables` hold EMA parameters.
   """
@@ -194,7 +194,7 @@ class TrainedGenerator:
   label_dim: int
   normalisation: pipeline.Normalisation
   image_shape: tuple[int, int, int]
-  pixel_size_deg: float
+  camera: camera_lib.Camera
   step: int
   ema: bool
 
@@ -242,18 +242,10 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if filled:
     logging.warning('%s/config.json predates the fields %s: using their defaults', workdir,
                     filled)
-  kind = data_lib.get_dataset(config.data.name).kind
-  if kind != 'telescope':
-    raise ValueError(f'{workdir}: the run learned data.name={config.data.name!r} ({kind}); '
-                     'jaxgan.generate writes telescope images only')
+  if data_lib.get_dataset(config.data.name).camera is None:
+    raise ValueError(f'{workdir}: the run learned data.name={config.data.name!r}, without a '
+                     'camera; jaxgan.generate writes telescope images only')
   return config
-
-
-def _pixel_size_deg(data_config: ml_collections.ConfigDict) -> float:
-  """The camera's pixel size: from the training file, or the simulator's config."""
-  if data_config.name == 'hdf5':
-    return hdf5.read_metadata(data_config.path)['pixel_size_deg']
-  return float(data_config.toy_iact.pixel_size_deg)
 
 
 def _restore(directory: str, template: Any, step: int | None) -> tuple[Any, int]:
@@ -312,7 +304,7 @@ def trained_generator(workdir: str, config: ml_collections.ConfigDict, state: st
       workdir=workdir, module=generator, variables=state.sampling_variables,
       latent_dim=config.model.latent_dim, label_dim=_generator_label_dim(config),
       normalisation=pipeline.Normalisation(facts['image_scale'], facts['transform']),
-      image_shape=tuple(facts['image_shape']), pixel_size_deg=_pixel_size_deg(config.data),
+      image_shape=tuple(facts['image_shape']), camera=data_lib.camera_of(config.data),
       step=step, ema=bool(state.generator_ema_params))
 
 

@@ -14,7 +14,7 @@ from absl import flags
 
 from jaxgan import cli
 from jaxgan import generation
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 
 
 def _define_flags() -> dict[str, flags.FlagHolder]:

@@ -31,10 +31,10 @@ import numpy as np
 from absl import logging
 
 from jaxgan import checkpoint
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 
 SOURCE = 'jaxgan.generate'  # the `source` attribute of the files written here
 PROGRESS_EVERY_S = 5.0  # seconds between progress lines
@@ -221,9 +221,8 @@ def generate_to_file(generator: checkpoint.TrainedGenerator, output: str, labels
   num = len(labels['energy'])
   staging = output + '.generating'  # complete but without the final provenance
   try:
-    with hdf5.append_writer(staging, generator.image_shape,
-                            pixel_size_deg=generator.pixel_size_deg, provenance={},
-                            source=SOURCE) as writer:
+    with hdf5.append_writer(staging, generator.image_shape, camera=generator.camera,
+                            provenance={}, source=SOURCE) as writer:
       progress, seconds = _Progress(num), 0.0
       for images, batch_labels, batch_seconds in generated_batches(
           generator, labels, batch_size=batch_size, seed=seed):

@@ -42,9 +42,9 @@ import optax
 import orbax.checkpoint as ocp
 
 from jaxgan import distributed
+from jaxgan import labels as labels_lib
 from jaxgan import losses
 from jaxgan import steps
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib

@@ -41,9 +41,9 @@ import optax
 from absl import logging
 
 from jaxgan import assembly
+from jaxgan import labels as labels_lib
 from jaxgan import sampling
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import toy_iact
 from jaxgan.models import ctgan_frame
 
@@ -144,8 +144,8 @@ class _Probe:
 
   def _measures(self, prefix: str, images: np.ndarray) -> dict[str, float]:
     """The training probe's measures of (EVAL_EVENTS, n, n, 1) images in photoelectrons."""
-    response = sampling.label_response(images[..., 0], self._eval_labels, self.toy.pixel_size_deg,
-                                       self.toy.tailcut_picture_pe, self.toy.tailcut_boundary_pe)
+    response = sampling.label_response(images[..., 0], self._eval_labels,
+                                       toy_iact.camera(self.toy))
     return {f'{prefix}_{name}': value for name, value in response.items()}
 
   def evaluate(self, variables) -> dict[str, float]:

@@ -31,8 +31,8 @@ import optax
 from jax import lax
 
 from jaxgan import distributed
+from jaxgan import labels as labels_lib
 from jaxgan import losses
-from jaxgan.data import labels as labels_lib
 from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
 
@@ -89,7 +89,7 @@ class StepConfig:
     penalty: the critic's regulariser.
     n_critic: critic updates per generator update.
     latent_dim: size of z.
-    label_spec: the dataset's labels (`jaxgan.data.labels`).
+    label_spec: the dataset's labels (`jaxgan.labels`).
     conditions_generator: whether the label vector is concatenated to the generator's input.
     codes: InfoGAN's latent codes (`conditioning.code_spec`; empty without InfoGAN): drawn from
       their prior for every update, concatenated to z, estimated by the critic's aux head.

@@ -38,11 +38,9 @@ from jaxgan import distributed
 from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
-from jaxgan import sampling
 from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import pilots
 from jaxgan.data import pipeline
 from jaxgan.evaluation import telescope
 
@@ -99,9 +97,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{NONFINITE_MODES}')
   if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
-  if config.data.online_simulation and config.data.name != 'toy_iact':
-    raise ValueError(f'data.online_simulation=True simulates toy_iact events; data.name is '
-                     f'{config.data.name!r}')
+  if config.data.online_simulation:
+    data_lib.simulator_of(config.data)  # fails for a dataset that has no simulator
   _check_eval_config(config)
 
 
@@ -110,9 +107,10 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'eval.every must be >= 0, got {config.eval.every}')
   if not config.eval.every:
     return
-  if data_lib.get_dataset(config.data.name).kind != 'telescope':
+  if data_lib.get_dataset(config.data.name).camera is None:
     raise ValueError(f'eval.every={config.eval.every}: evaluation during training is for '
-                     f'telescope data; data.name={config.data.name!r} is not (set eval.every=0)')
+                     f'telescope data, with a camera; data.name={config.data.name!r} has none '
+                     '(set eval.every=0)')
   if config.eval.num < telescope.MIN_IMAGES:
     raise ValueError(f'eval.num must be >= {telescope.MIN_IMAGES}, got {config.eval.num}')
 
@@ -165,7 +163,7 @@ class Run:
   predictor_variables: Any
   data: assembly.RunData
   checkpointer: checkpoint.Checkpointer
-  sampler: Any  # `sampling.GridSampler` or an `image_samplers` sampler: has `write(...)`
+  sampler: Any  # `image_samplers.make_sampler`: has `write(...)`
   evaluator: telescope.PeriodicEvaluation | None  # None when `eval.every` is 0
   num_steps: int
   steps_per_epoch: int
@@ -174,26 +172,11 @@ class Run:
 
 def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                  generator: nn.Module, data: assembly.RunData) -> Any:
-  """The fixed-noise sampler that suits the dataset's kind of examples."""
-  conditions = assembly.conditioning_of(config)
-  label_dim = conditions.generator_label_dim
-  latent_dim, seed = config.model.latent_dim, config.seed
-  if dataset.kind == 'telescope':
-    camera = config.data.toy_iact
-    return sampling.GridSampler(
-        generator, latent_dim, label_dim, data.train, data.validation, seed=seed,
-        camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
-                'boundary': camera.tailcut_boundary_pe})
-  # The first categorical label (or InfoGAN code) picks the rows; other inputs stay 0.
-  shown = conditions.generator_spec
-  num_classes = shown[0].num_classes if shown else 0
-  if dataset.kind == 'points':
-    return image_samplers.PointCloudSampler(generator, latent_dim, num_classes, label_dim,
-                                            data.validation, seed,
-                                            pilots.MIXTURES[config.data.name])
-  # One row per class when conditional (row r shows class r mod num_classes).
-  return image_samplers.ImageGridSampler(generator, latent_dim, num_classes, label_dim, seed,
-                                         rows=num_classes if label_dim else 8)
+  """The fixed-noise sampler of the dataset's sample grid (`image_samplers.make_sampler`)."""
+  return image_samplers.make_sampler(
+      dataset.grid, generator, config.model.latent_dim,
+      assembly.conditioning_of(config).generator_spec, data.train, data.validation, config.seed,
+      camera=data_lib.camera_of(config.data))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,

@@ -9,13 +9,13 @@ import pytest
 
 from jaxgan import assembly
 from jaxgan import checkpoint
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import losses
 from jaxgan import predictor_training
 from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan import train
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import predictor as predictor_lib
 from tests.helpers import saved_tiny_predictor
 from tests.helpers import tiny_config

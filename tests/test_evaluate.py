@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
 from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.evaluation import judge as judge_lib
 from jaxgan.evaluation import telescope
@@ -54,8 +55,9 @@ def setting(evaluated):
   generator = checkpoint.load_generator(workdir)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   judge = judge_lib.load_judge(config, workdir, data)
-  camera = telescope.Camera(generator.pixel_size_deg, config.data.toy_iact.tailcut_picture_pe,
-                            config.data.toy_iact.tailcut_boundary_pe)
+  camera = camera_lib.Camera(0.1, config.data.toy_iact.tailcut_picture_pe,
+                             config.data.toy_iact.tailcut_boundary_pe)
+  assert generator.camera == camera
   return np.asarray(data.validation.images), data.validation.labels, judge, camera
 
 

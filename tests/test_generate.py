@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
 from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 
@@ -40,7 +41,7 @@ def labels_file(run, tmp_path_factory):
   _, config, _ = run
   validation = data_lib.load_splits(config.data)[1].take(np.arange(10))
   path = str(tmp_path_factory.mktemp('labels') / 'validation.h5')
-  hdf5.write(path, validation.images, validation.labels, pixel_size_deg=0.1,
+  hdf5.write(path, validation.images, validation.labels, camera=camera_lib.Camera(0.1, 6.0, 3.0),
              provenance={'test': 'labels'}, source='toy_iact')
   return path
 

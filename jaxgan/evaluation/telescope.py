@@ -35,12 +35,13 @@ import numpy as np
 from absl import logging
 
 from jaxgan import assembly
+from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
 from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.evaluation import hillas
@@ -91,13 +92,6 @@ METRICS = {  # every number of metrics.json['metrics'], with its meaning (summar
 }
 
 
-class Camera(NamedTuple):
-  """What Hillas parameters need: the pixel size (deg) and the tailcut levels (p.e.)."""
-  pixel_size_deg: float
-  picture: float
-  boundary: float
-
-
 class Comparison(NamedTuple):
   """`compare`'s result: the `METRICS` it computes, and the values behind the figures.
 
@@ -114,12 +108,13 @@ class Comparison(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def _hillas_batch(images: jax.Array, camera: Camera) -> hillas.HillasParameters:
+def _hillas_batch(images: jax.Array, camera: camera_lib.Camera) -> hillas.HillasParameters:
   return hillas.hillas_parameters(hillas.cleaned(images, camera.picture, camera.boundary),
                                   camera.pixel_size_deg)
 
 
-def hillas_of(images: np.ndarray, camera: Camera, batch_size: int) -> hillas.HillasParameters:
+def hillas_of(images: np.ndarray, camera: camera_lib.Camera,
+              batch_size: int) -> hillas.HillasParameters:
   """Hillas parameters (numpy) of tailcut-cleaned images in photoelectrons."""
   return judge_lib.batched(lambda batch: _hillas_batch(batch, camera), batch_size, images)
 
@@ -163,7 +158,7 @@ def _diversity(images: dict[str, np.ndarray], labels: Labels,
 
 
 def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge: judge_lib.Judge,
-            camera: Camera, *, seed: int = 0) -> Comparison:
+            camera: camera_lib.Camera, *, seed: int = 0) -> Comparison:
   """Every generator-independent measure of generated against simulated images.
 
   Args:
@@ -279,12 +274,6 @@ def _write(directory: str, result: dict[str, Any], comparison: Comparison) -> No
                      os.path.join(directory, 'response.png'))
 
 
-def _camera(config: ml_collections.ConfigDict, generator: checkpoint.TrainedGenerator) -> Camera:
-  levels = config.data.toy_iact
-  return Camera(generator.pixel_size_deg, float(levels.tailcut_picture_pe),
-                float(levels.tailcut_boundary_pe))
-
-
 def _result(workdir: str, values: dict[str, float], comparison: Comparison,
             provenance: dict[str, Any], judge: ml_collections.ConfigDict) -> dict[str, Any]:
   """What metrics.json holds (JSON-ready)."""
@@ -302,7 +291,7 @@ def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
              judge: judge_lib.Judge, seed: int) -> tuple[dict[str, float], Comparison]:
   """`compare`'s metrics plus the critic's Wasserstein estimate, and the comparison."""
   comparison = compare(generated, simulated.images, simulated.labels, judge,
-                       _camera(config, generator), seed=seed)
+                       generator.camera, seed=seed)
   critic, variables = _critic(config, state)
   wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
                                    simulated.labels, generator.normalisation, judge.batch_size)

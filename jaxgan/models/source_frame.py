@@ -1,4 +1,4 @@
-"""Views of telescope images anchored at the labelled source, for the CTGAN (issue 2).
+"""Views of telescope images anchored at the labelled source, for the CTGAN.
 
 A gamma-ray shower's image points back to its source: its major axis passes through the arrival
 direction (the `direction` label, the source's camera position). In camera pixels that is a
@@ -17,7 +17,7 @@ labelled source. Every shower that points back to its source then lies along the
 the middle of the view, whatever its position and azimuth: the critic checks one orientation at
 one place, instead of learning it for each of the polar view's angle rows.
 
-Coordinates (those of `jaxgan.data.toy_iact`): the image is centre-padded to a square canvas;
+Coordinates (those of `jaxgan.camera`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
 c = (image_size - 1) / 2, and the source (x, y) is in the units of `pixel_size` (degrees for
 the toy and MAGIC-like data: 0.1-degree pixels).
