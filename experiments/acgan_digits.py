@@ -8,7 +8,7 @@ logits), z of size 32, batch 64, 3,000 iterations. Row r of the sample grid show
 
   python -m jaxgan.main --config=experiments/acgan_digits.py --workdir=runs/acgan_digits
 
-Expected (BENCHMARKS.md, 2026-11-23, CPU): at step 3,000 every row r of the sample grid shows
+Expected (docs/benchmarks.md, 2026-11-23, CPU): at step 3,000 every row r of the sample grid shows
 digit r in varied handwriting (auxiliary cross-entropy 0.053 on real, 0.001 on generated digits).
 """
 

@@ -6,7 +6,7 @@
   python -m jaxgan.main --config=experiments/ctgan_paper.py --workdir=runs/ctgan_paper
 
 Expected: no full run measured yet; it trains at 3.34 images/s (batch 16) on a 2-core CPU
-(BENCHMARKS.md, 2026-11-28, `python -m jaxgan.benchmark --plan=bfloat16`, the float32 row).
+(docs/benchmarks.md, 2026-11-28, `python -m jaxgan.benchmark --plan=bfloat16`, the float32 row).
 """
 
 from jaxgan import configs

@@ -11,7 +11,7 @@ in experiments/ablations/.
   python -m jaxgan.main --config=experiments/ctgan_source_small.py \
       --workdir=runs/ctgan_source_small
 
-Expected (BENCHMARKS.md, 2026-11-28, 2-core CPU): brightness follows energy (size-energy
+Expected (docs/benchmarks.md, 2026-11-28, 2-core CPU): brightness follows energy (size-energy
 correlation 0.42 at step 600, data 0.48), the shower axis does not follow the direction (gamma
 median alpha 42-48 deg, data 2.2, random ~45); 6 min 36 s with a fresh venv.
 """

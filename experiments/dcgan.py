@@ -15,7 +15,8 @@ scikit-image (no download); 5% are held out as a validation split. Made for a GP
       [--config.data.path=/path/to/images]
 
 Expected: no full run measured yet; on a 2-core CPU it trains at 49.7 images/s, ~7 minutes per
-epoch of the built-in crops (BENCHMARKS.md, 2026-12-06, `python -m jaxgan.benchmark --plan=dcgan`).
+epoch of the built-in crops (docs/benchmarks.md, 2026-12-06,
+`python -m jaxgan.benchmark --plan=dcgan`).
 """
 
 from jaxgan import configs

@@ -13,7 +13,7 @@ the mode as label) can be compared here, e.g. --config.loss.name=wasserstein
 
   python -m jaxgan.main --config=experiments/mixture2d.py --workdir=runs/mixture2d
 
-Expected (BENCHMARKS.md, 2026-11-23, CPU): 21 of 25 modes covered, 62% high-quality samples at
+Expected (docs/benchmarks.md, 2026-11-23, CPU): 21 of 25 modes covered, 62% high-quality samples at
 step 10,000 (real data: 25, 98.9%).
 """
 

@@ -1,7 +1,7 @@
 """Command line: speed of training and generation, measured on whatever backend is present.
 
   python -m jaxgan.benchmark [--plan=standard|quick|dcgan|simulator] [--repeats=3] \
-      [--record=BENCHMARKS.md]
+      [--record=docs/benchmarks.md]
 
 `jaxgan.benchmarking.benchmark` measures the plan's cases, each in a fresh child process (this
 command again, with --case), prints a line per case and a Markdown report, and with --record

@@ -153,7 +153,7 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
     batches, dcgan_batches = (128, 512, 2048), (128, 512, 2048)
     generation_batch, matmul = 16384, 8192
     counts = tuple(n for n in (1, 2, 4, 8, 16, 32) if n <= device_count)
-  # bfloat16 on accelerators; on CPU only when asked (it is slower there: BENCHMARKS.md).
+  # bfloat16 on accelerators; on CPU only when asked (it is slower there: docs/benchmarks.md).
   dtypes = ('float32', 'bfloat16') if backend != 'cpu' or name == 'bfloat16' else ('float32',)
   cases = [Case('matmul', batch_size=matmul, overrides={'dtype': dtype}) for dtype in dtypes]
   experiments = (DCGAN,) if name == 'dcgan' else (PAPER, DCGAN)

@@ -313,7 +313,7 @@ def test_frame_generator_reads_the_source_from_its_direction_columns():
 def test_models_are_told_the_direction_columns_of_the_dataset_labels():
   """`from_config` hands each network the columns of `direction` it is given; a dataset without
   that label is refused by the models that need it."""
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view, model.generator_output_features = 'aligned', 4
   columns = {'mode': (0, 3), 'direction': (3, 5)}
   generator, critic = ctgan_frame.from_config(model, label_dim=5, label_columns=columns)

@@ -12,7 +12,7 @@ the aligned view ('aligned'), 3 seeds each: 18 runs of 600 iterations (about 3 h
   python -m jaxgan.ablate --config=experiments/ctgan.py \
       --sweep=experiments/ablations/critic_view.py --workdir=runs/ablate-critic-view
 
-Expected, from single runs of these settings (BENCHMARKS.md, 2026-12-06 and 2026-12-07, 2-core
+Expected, from single runs of these settings (docs/benchmarks.md, 2026-12-06 and 2026-12-07, 2-core
 CPU): gamma median alpha at step 600 of 9-14 deg for the frame generator with the aligned view,
 21-45 deg with the camera or polar view, and 40-55 deg for the source's generator with any view
 (data 2.2, random ~45; each run's probe, `generated_gamma_median_alpha_deg` in metrics.jsonl).

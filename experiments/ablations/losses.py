@@ -24,8 +24,9 @@ Read in results.md: frechet_distance_infinity, c2st_auc and hillas_w1_mean (real
 judge_*_generated against judge_*_simulated (labels followed), diversity_ratio_mean (collapse),
 and `failed` (seeds that diverged).
 
-Expected (BENCHMARKS.md, 2026-11-27, 2-core CPU): WGAN-GP best on realism, frechet_distance_infinity
-0.68 +- 0.44 and c2st_auc 0.891 +- 0.035 (the other losses 0.75-5.15 and 0.995-1.000).
+Expected (docs/benchmarks.md, 2026-11-27, 2-core CPU): WGAN-GP best on realism,
+frechet_distance_infinity 0.68 +- 0.44 and c2st_auc 0.891 +- 0.035 (the other losses 0.75-5.15
+and 0.995-1.000).
 """
 
 from jaxgan import ablation

@@ -31,7 +31,7 @@ Array = jax.Array
 POLAR_ANGLES = 96  # angle bins: 0.13-degree steps 2 degrees from the source (0.1-degree pixels)
 POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any source within 1.5 deg
 # The default grid (`model.polar_grid`). A smaller one costs the critic less (its convolutions
-# read every bin): 64 x 40 trains ctgan_frame 2.3x faster (BENCHMARKS.md, 2026-12-06), seeing
+# read every bin): 64 x 40 trains ctgan_frame 2.3x faster (docs/benchmarks.md, 2026-12-06), seeing
 # light up to 40 pixels from the source.
 POLAR_GRID = (POLAR_ANGLES, POLAR_RADII)
 
