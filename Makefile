@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: train test test-fast clean-venv
+.PHONY: train test test-fast docs clean-venv
 
 $(STAMP): requirements.txt setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(TEST_STAMP)
 # module under jaxgan/ had none of its functions called (tests/module_calls.py).
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -p tests.module_calls -m fast tests
+
+# docs/config.md from the comments in jaxgan/configs.py (tests/test_config_reference.py fails when
+# it is stale).
+docs: $(STAMP)
+	$(PY) -m jaxgan.config_reference > docs/config.md
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,12 +4,15 @@
 5 critic updates and 1 generator update. Made for a GPU; on a CPU use experiments/ctgan.py.
 
   python -m jaxgan.main --config=experiments/ctgan_paper.py --workdir=runs/ctgan_paper
+
+Expected: no full run measured yet; it trains at 3.34 images/s (batch 16) on a 2-core CPU
+(docs/benchmarks.md, 2026-11-28, `python -m jaxgan.benchmark --plan=bfloat16`, the float32 row).
 """
 
 from jaxgan import configs
 
 
 def get_config():
-  config = configs.base_config()
+  config = configs.telescope()
   config.data.num_examples = 875_000
   return config

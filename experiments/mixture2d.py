@@ -1,4 +1,4 @@
-"""The mode-collapse pilot: 2-D Gaussian mixtures, fully connected networks.
+"""The mode-collapse pilot: 2-D Gaussian mixtures, fully connected networks (`configs.points()`).
 
 10,000 points from 25 Gaussians of standard deviation 0.05 on the grid {-4, -2, 0, 2, 4}^2
 (VEEGAN, PacGAN), or with --config.data.name=gaussian_ring 8 Gaussians of standard deviation
@@ -12,34 +12,13 @@ the mode as label) can be compared here, e.g. --config.loss.name=wasserstein
 --config.loss.penalty=gp --config.train.n_critic=5.
 
   python -m jaxgan.main --config=experiments/mixture2d.py --workdir=runs/mixture2d
-"""
 
-import ml_collections
+Expected (docs/benchmarks.md, 2026-11-23, CPU): 21 of 25 modes covered, 62% high-quality samples at
+step 10,000 (real data: 25, 98.9%).
+"""
 
 from jaxgan import configs
 
 
 def get_config():
-  config = configs.base_config()
-  config.data.name = 'gaussian_grid'
-  config.data.num_examples = 10_000
-  config.data.transform = 'linear'  # points are used as they are
-  config.data.image_scale = 1.0
-  config.model.name = 'mlp'
-  config.model.latent_dim = 2
-  config.model.generator_features = (128, 128, 128, 2)  # hidden widths, then the point's size
-  config.model.critic_features = (128, 128, 128)
-  config.model.conditioning = 'none'
-  config.loss.name = 'non_saturating'
-  config.loss.penalty = 'none'
-  config.loss.label_weights = ml_collections.ConfigDict({'mode': 1.0})
-  config.optimizer.generator_learning_rate = 1e-3
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
-  config.train.batch_size = 256
-  config.train.n_critic = 1
-  config.train.num_steps = 10_000
-  config.train.log_every = 500
-  config.train.sample_every = 1000
-  config.train.checkpoint_every = 5000
-  return config
+  return configs.points()

@@ -1,8 +1,9 @@
 """A run's parts, built from its config: data, conditioning, networks, optimizers, step.
 
-`jaxgan.train` assembles a training run from these; `jaxgan.generate` and `jaxgan.evaluate`
-rebuild the same networks to restore a run's checkpoints. Nothing here trains or writes logs,
-except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained when missing).
+`jaxgan.train` assembles a training run from these; `jaxgan.checkpoint` rebuilds the same
+networks to restore a run's checkpoints (for generation and evaluation). Nothing here trains or
+writes logs, except `load_data`'s `dataset.json` and `prepare_predictor`'s predictor (trained when
+missing).
 """
 
 import dataclasses
@@ -26,7 +27,6 @@ from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
-from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
 
@@ -147,11 +147,13 @@ def conditioning_of(config: ml_collections.ConfigDict) -> conditioning.Condition
 
 def build_networks(config: ml_collections.ConfigDict,
                    axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
-  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`."""
+  """(generator, critic) as `config.model` and the conditioning say, in `train.dtype`; the
+  networks are told where each of the dataset's labels lies in their label vector."""
   conditions = conditioning_of(config)
   return models.build_gan(config.model, axis_name=axis_name, dtype=jnp.dtype(config.train.dtype),
                           label_dim=conditions.critic_label_dim,
-                          aux_dim=conditions.critic_aux_dim)
+                          aux_dim=conditions.critic_aux_dim,
+                          label_columns=conditions.label_columns)
 
 
 def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
@@ -176,18 +178,17 @@ def initial_state(config: ml_collections.ConfigDict, image_shape: tuple[int, ...
 def online_simulator(config: ml_collections.ConfigDict,
                      normalisation: pipeline.Normalisation | None) -> Callable | None:
   """With `data.online_simulation`, the step's `simulate`: event numbers -> those events of the
-  toy simulator's `data.seed` stream, images in network units; else None. The host numbers the
-  events after the data set's (`pipeline.simulated_events`), so training never sees a
-  validation event."""
+  dataset's simulator (`data_lib.simulator_of`), images in network units; else None. The host
+  numbers the events after the data set's (`pipeline.simulated_events`), so training never sees
+  a validation event."""
   if not config.data.online_simulation:
     return None
   if normalisation is None:
     raise ValueError('data.online_simulation: the step needs the data\'s normalisation')
-  simulator = ml_collections.FrozenConfigDict(config.data.toy_iact)
+  simulator = data_lib.simulator_of(config.data)
 
   def simulate(events):
-    images, labels = toy_iact.simulate_events(jax.random.key(config.data.seed), events,
-                                              simulator)
+    images, labels = simulator(events)
     return {'images': normalisation.forward(images), 'labels': labels}
 
   return simulate

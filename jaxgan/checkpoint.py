@@ -8,27 +8,44 @@ Faults (decisions):
   `restore_or` then tries the next older one, with a warning, and moves each damaged one that an
   older one replaced to `<workdir>/damaged_checkpoints/<step>` (kept for inspection, and out of
   the way of the step's new save). When checkpoints exist and none restores (a damaged history,
-  or a state of another structure) it raises and moves nothing: it never starts from scratch
+  or a state of another structure) it raises and moves nothing: it never starts afresh
   silently.
 - Disk space: before each save, the free space must hold the state's bytes plus
   `DISK_MARGIN`; otherwise, or when a write fails for lack of space, `DiskFullError` names the
   step and the folder. Orbax writes a step in a temporary folder and renames it when complete,
   and deletes old steps only after a successful save, so the earlier checkpoints stay intact.
+
+Restoring a trained run outside training (`restore_state`, `load_generator`): the run's
+config.json (fields added since take their defaults) and dataset.json give the state's shapes and
+the normalisation; the checkpoint of a chosen step (default: the latest) restores into them, read
+only. `TrainedGenerator` is the generator of such a state with what turns its outputs into
+photoelectrons (`jaxgan.generation`, `jaxgan.evaluation.telescope`).
 """
 
 import contextlib
+import dataclasses
 import errno
+import functools
+import json
 import os
 import shutil
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import flax.linen as nn
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
+from jaxgan import assembly
+from jaxgan import camera as camera_lib
+from jaxgan import configs
 from jaxgan import distributed
+from jaxgan import state as state_lib
+from jaxgan.data import dataset as data_lib
+from jaxgan.data import pipeline
 
 T = TypeVar('T')
 
@@ -87,7 +104,7 @@ class Checkpointer:
       return jax.tree.map(np.asarray, restored)
     if steps:
       raise RuntimeError(f'none of the checkpoints {steps} in {self.directory} restores into '
-                         'this run\'s state (see the warnings above); not starting from scratch: '
+                         'this run\'s state (see the warnings above); not starting afresh: '
                          'move the folder away to start anew')
     return template
 
@@ -153,3 +170,144 @@ def _is_disk_full(error: BaseException) -> bool:
       return True
     error = error.__cause__ or error.__context__
   return False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedGenerator:
+  """A run's generator, restored from a checkpoint, with what turns its outputs into data.
+
+  Attributes:
+    workdir: the training run's directory.
+    module: the generator (no pmap axis).
+    variables: its variables for sampling (EMA parameters when the run keeps them).
+    latent_dim, label_dim: sizes of its two inputs (label_dim 0: unconditional).
+    normalisation: network units -> photoelectrons (`.inverse`).
+    image_shape: (H, W, C).
+    camera: the camera of the data it learned (pixel size, cleaning levels).
+    step: the checkpoint's step.
+    ema: whether `variables` hold EMA parameters.
+  """
+  workdir: str
+  module: nn.Module
+  variables: Any
+  latent_dim: int
+  label_dim: int
+  normalisation: pipeline.Normalisation
+  image_shape: tuple[int, int, int]
+  camera: camera_lib.Camera
+  step: int
+  ema: bool
+
+
+def _tuples(value: Any) -> Any:
+  """JSON lists back into the tuples the config held (recursively)."""
+  if isinstance(value, dict):
+    return {key: _tuples(item) for key, item in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(item) for item in value)
+  return value
+
+
+def _read_json(workdir: str, name: str) -> dict:
+  path = os.path.join(workdir, name)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{workdir}: no {name}; not a jaxgan run directory (train one with '
+                            'python -m jaxgan.main)')
+  with open(path) as f:
+    return json.load(f)
+
+
+def _merged(defaults: dict, saved: dict, prefix: str, filled: list[str]) -> dict:
+  """`saved` with the fields it lacks taken from `defaults` (their names added to `filled`)."""
+  merged = dict(saved)
+  for name, default in defaults.items():
+    if name not in saved:
+      merged[name] = default
+      filled.append(prefix + name)
+    elif isinstance(default, dict) and isinstance(saved[name], dict):
+      merged[name] = _merged(default, saved[name], f'{prefix}{name}.', filled)
+  return merged
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's `config.json`, for a telescope dataset (others are refused).
+
+  Fields added to `configs.telescope` after the run was trained take their defaults (logged).
+  """
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f'{workdir}: no such run directory')
+  filled = []
+  saved = _tuples(_read_json(workdir, 'config.json'))
+  config = ml_collections.ConfigDict(_merged(configs.telescope().to_dict(), saved, '', filled))
+  if filled:
+    logging.warning('%s/config.json predates the fields %s: using their defaults', workdir,
+                    filled)
+  if data_lib.get_dataset(config.data.name).camera is None:
+    raise ValueError(f'{workdir}: the run learned data.name={config.data.name!r}, without a '
+                     'camera; jaxgan.generate writes telescope images only')
+  return config
+
+
+def _restore(directory: str, template: Any, step: int | None) -> tuple[Any, int]:
+  """Checkpoint `step` (None: the latest) of `directory` restored into `template`, and its step."""
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f'{directory}: no checkpoint; the run has not saved one yet')
+  options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+  with ocp.CheckpointManager(directory, options=options) as manager:
+    available = sorted(manager.all_steps())
+    if not available:
+      raise FileNotFoundError(f'{directory}: no checkpoint; the run has not saved one yet')
+    step = available[-1] if step is None else step
+    if step not in available:
+      raise ValueError(f'{directory}: no checkpoint at step {step}; available: {available}')
+    restored = manager.restore(step, args=ocp.args.StandardRestore(template))
+  return jax.tree.map(np.asarray, restored), step
+
+
+def _state_template(config: ml_collections.ConfigDict,
+                    image_shape: tuple[int, ...]) -> state_lib.GANState:
+  """Zeros shaped like the run's state, built as `train.train_and_evaluate` builds it (shapes
+  only: `jax.eval_shape` skips the costly initialisation)."""
+  shapes = jax.eval_shape(functools.partial(assembly.initial_state, config, image_shape),
+                          assembly.predictor_shapes(config, image_shape))
+  return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
+
+
+def _generator_label_dim(config: ml_collections.ConfigDict) -> int:
+  """Columns of the label vector the generator takes: the telescope labels, or none."""
+  conditions = assembly.conditioning_of(config)
+  if conditions.codes:
+    raise ValueError(f'model.conditioning={config.model.conditioning!r}: the generator takes '
+                     'latent codes, not telescope labels; generating for labels makes no sense')
+  if 'none' in conditions.modes:
+    logging.warning('The run is unconditional: its images ignore the labels stored with them')
+  return conditions.generator_label_dim
+
+
+def restore_state(workdir: str, step: int | None = None) -> tuple[ml_collections.ConfigDict,
+                                                                   state_lib.GANState, int]:
+  """The config of the run in `workdir`, its whole state (host arrays) at checkpoint `step`
+  (None: the latest), and that step."""
+  config = load_config(workdir)
+  image_shape = tuple(_read_json(workdir, 'dataset.json')['image_shape'])
+  state, step = _restore(directory_of(workdir), _state_template(config, image_shape),
+                         step)
+  return config, state, step
+
+
+def trained_generator(workdir: str, config: ml_collections.ConfigDict, state: state_lib.GANState,
+                      step: int) -> TrainedGenerator:
+  """The generator of `state`, a state of the telescope run in `workdir` at `step`."""
+  facts = _read_json(workdir, 'dataset.json')
+  generator, _ = assembly.build_networks(config)
+  return TrainedGenerator(
+      workdir=workdir, module=generator, variables=state.sampling_variables,
+      latent_dim=config.model.latent_dim, label_dim=_generator_label_dim(config),
+      normalisation=pipeline.Normalisation(facts['image_scale'], facts['transform']),
+      image_shape=tuple(facts['image_shape']), camera=data_lib.camera_of(config.data),
+      step=step, ema=bool(state.generator_ema_params))
+
+
+def load_generator(workdir: str, step: int | None = None) -> TrainedGenerator:
+  """The generator of the run in `workdir` at checkpoint `step` (None: the latest)."""
+  return trained_generator(workdir, *restore_state(workdir, step))

@@ -29,7 +29,7 @@ Label losses of the predictor and of the AC-GAN head use the same per-label weig
 import dataclasses
 from typing import AbstractSet, Mapping
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 
 MODES = ('none', 'predictor', 'cgan', 'acgan', 'infogan')
 EXCLUSIVE = ('none', 'infogan')
@@ -100,6 +100,13 @@ class Conditioning:
   def generator_label_dim(self) -> int:
     """Size of the label vector concatenated to the generator's input (0: unconditional)."""
     return labels_lib.vector_size(self.generator_spec)
+
+  @property
+  def label_columns(self) -> dict[str, tuple[int, int]]:
+    """(start, stop) of each label in the generator's label vector, which is also the critic's
+    when it sees labels ('cgan'): what a network that reads one label is told."""
+    return {label.name: labels_lib.vector_columns(self.generator_spec, label.name)
+            for label in self.generator_spec}
 
   @property
   def critic_label_dim(self) -> int:

@@ -1,9 +1,19 @@
-"""The base configuration every experiment starts from: every field, with its meaning.
+"""The config families: one base each, and every field with its meaning.
 
-Experiments (`experiments/*.py`) import `base_config()` and override a few fields. The returned
-config is locked: assigning a field that does not exist (a misspelling, in a file or on the
-command line as `--config.train.num_stpes=3`) raises an error naming it, and so does a value of
-the wrong type.
+- `telescope()`: the source's CTGAN recipe on the built-in toy telescope data (Cherenkov camera
+  images with their particle type, energy and direction); `telescope(size='small')` is the same
+  recipe at reduced widths, for a 2-core CPU.
+- `pictures()`: DCGAN networks on pictures (a folder of images, the 8x8 digits).
+- `points()`: fully connected networks on 2-D points (Gaussian mixtures).
+
+Every experiment (`experiments/*.py`) starts from one family base and overrides a few fields; no
+experiment builds on another. Every field is written once, with a comment saying what it means,
+in `_common()`; each family sets the fields that make it. docs/config.md lists every field with
+each family's value: `python -m jaxgan.config_reference > docs/config.md`.
+
+A returned config is locked: assigning a field that does not exist (a misspelling, in a file or
+on the command line as `--config.train.num_stpes=3`) raises an error naming it, and so does a
+value of the wrong type.
 """
 
 import copy
@@ -14,27 +24,48 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from jaxgan import predictor_training
 from jaxgan.data import images
 from jaxgan.data import toy_iact
 
+SIZES = ('paper', 'small')  # `telescope(size=...)`
 
-def base_config() -> ml_collections.ConfigDict:
-  """The source's CTGAN (paper widths) on the built-in toy telescope data."""
+
+def _common() -> ml_collections.ConfigDict:
+  """Every field of every family, locked.
+
+  The values: a plain GAN's recipe (non-saturating loss, no penalty, one critic update per
+  generator update, Adam betas (0.5, 0.999), pixels used as they are, no conditioning), which
+  `pictures()` and `points()` keep and `telescope()` replaces by the source's; and for the data
+  and the networks the telescope's, which the other families replace where they read them.
+  """
   config = ml_collections.ConfigDict()
   config.seed = 0  # Root of every random draw of the GAN run (initialisation, noise, penalty).
+  config.data = _data()  # What the GAN learns: the dataset and its units.
+  config.model = _model()  # The generator and the critic.
+  config.loss = _loss()  # The adversarial loss, its regulariser and the label losses.
+  config.optimizer = _optimizer()  # Adam, one per network.
+  config.train = _train()  # The loop: length, batch, devices, what it writes and when.
+  config.predictor = predictor()  # The auxiliary label predictor (model.conditioning 'predictor').
+  config.eval = _evaluation()  # Evaluation during training.
+  config.lock()
+  return config
 
-  config.data = data = ml_collections.ConfigDict()
+
+def _data() -> ml_collections.ConfigDict:
+  """The `data` fields (see `_common`)."""
+  data = ml_collections.ConfigDict()
   # Dataset (data/dataset.py): 'toy_iact' (simulator), 'hdf5', 'image_folder', 'digits',
   # 'gaussian_grid', 'gaussian_ring'.
   data.name = 'toy_iact'
   data.path = ''  # File of the dataset (hdf5: the training split), for datasets read from disk.
   data.validation_path = ''  # hdf5: the validation split's file; '' = hold out part of data.path.
-  data.num_examples = 20_000  # Events to simulate (toy_iact); split into train and validation.
+  # Examples to make (toy_iact events, built-in crops, mixture points); split into train and
+  # validation.
+  data.num_examples = 20_000
   data.validation_fraction = 0.2  # Share of the examples held out for validation (the source: 20%).
   data.seed = 0  # Seed of the simulated data, separate from `seed` so seed sweeps share data.
-  data.transform = 'asinh'  # Network units: 'asinh' = asinh(x / image_scale), 'linear' = x / scale.
-  data.image_scale = 0.0  # Scale of that transform (pe); 0 = robust noise level of train pixels.
+  data.transform = 'linear'  # Network units: 'asinh' = asinh(x / image_scale), 'linear' = x/scale.
+  data.image_scale = 1.0  # Scale of that transform (pe); 0 = robust noise level of train pixels.
   data.image_size = 64  # image_folder: side of the square pictures (resized and centre-cropped).
   data.images = images.default_config()  # image_folder without data.path: the built-in crops.
   data.toy_iact = toy_iact.default_config()  # Simulator physics (see jaxgan/data/toy_iact.py).
@@ -42,8 +73,12 @@ def base_config() -> ml_collections.ConfigDict:
   # toy_iact: simulate every training batch afresh inside the step, on the devices (the fixed
   # data set still serves the normalisation, the predictor, the samples and the evaluation).
   data.online_simulation = False
+  return data
 
-  config.model = model = ml_collections.ConfigDict()
+
+def _model() -> ml_collections.ConfigDict:
+  """The `model` fields (see `_common`)."""
+  model = ml_collections.ConfigDict()
   model.name = 'ctgan'  # Architecture (jaxgan.models.ARCHITECTURES).
   model.image_size = 43  # Side of the square images.
   model.latent_dim = 512  # Size of the latent vector z.
@@ -64,7 +99,7 @@ def base_config() -> ml_collections.ConfigDict:
   model.generator_pixel_noise = False
   # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
-  model.conditioning = 'predictor'
+  model.conditioning = 'none'
   model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
   # ctgan: what the critic reads: 'camera' (the image), 'polar' (the image resampled on a polar
   # grid about the labelled source, where pointing at the source is a local property) or
@@ -77,11 +112,15 @@ def base_config() -> ml_collections.ConfigDict:
   # ctgan aligned view: pixels count towards the centroid by how far they exceed this (network
   # units; 2 = 3.6x the noise level in the default asinh units).
   model.centroid_threshold = 2.0
+  return model
 
-  config.loss = loss = ml_collections.ConfigDict()
-  loss.name = 'wasserstein'  # minimax, non_saturating, least_squares, wasserstein, hinge.
+
+def _loss() -> ml_collections.ConfigDict:
+  """The `loss` fields (see `_common`)."""
+  loss = ml_collections.ConfigDict()
+  loss.name = 'non_saturating'  # minimax, non_saturating, least_squares, wasserstein, hinge.
   loss.label_smoothing = 0.0  # Cross-entropy losses: the critic's target for real is 1 - this.
-  loss.penalty = 'gp'  # Critic regulariser: 'none', 'gp' (WGAN-GP), 'dragan', 'r1' (steps.Penalty).
+  loss.penalty = 'none'  # Critic penalty: 'none', 'gp' (WGAN-GP), 'dragan', 'r1' (steps.Penalty).
   loss.gp_weight = 10.0  # Weight lambda of the 'gp' and 'dragan' penalties; 0 disables them.
   loss.gp_interpolation = 'uniform'  # 'gp': eps ~ U(0, 1) (paper) or 'normal' (original TF code).
   loss.r1_gamma = 10.0  # 'r1': the term is gamma / 2 * E[||grad D(x)||^2] on real images.
@@ -89,20 +128,31 @@ def base_config() -> ml_collections.ConfigDict:
   loss.info_weight = 1.0  # conditioning 'infogan': weight of the code losses (lambda).
   loss.clip = 0.0  # > 0: WGAN weight clipping of every critic parameter to [-clip, clip].
   loss.adversarial_weight = 1.0  # Weight of the adversarial term in the generator loss.
-  loss.label_weights = ml_collections.ConfigDict(  # Predictor-loss weights in the generator loss.
+  # Weight of each label's loss in the generator loss (the predictor's, the auxiliary head's), by
+  # the dataset's label names.
+  loss.label_weights = ml_collections.ConfigDict(
       {'particletype': 0.4, 'energy': 0.4, 'direction': 0.4})
+  return loss
 
-  config.optimizer = optimizer = ml_collections.ConfigDict()
+
+def _optimizer() -> ml_collections.ConfigDict:
+  """The `optimizer` fields (see `_common`)."""
+  optimizer = ml_collections.ConfigDict()
   optimizer.generator_learning_rate = 2e-4  # Adam step size of the generator.
-  optimizer.critic_learning_rate = optimizer.get_ref('generator_learning_rate')  # Follows G's.
+  # Adam step size of the critic; by default it follows the generator's.
+  optimizer.critic_learning_rate = optimizer.get_ref('generator_learning_rate')
   optimizer.b1 = 0.5  # Adam beta1 (both networks).
-  optimizer.b2 = 0.9  # Adam beta2 (both networks).
+  optimizer.b2 = 0.999  # Adam beta2 (both networks).
+  return optimizer
 
-  config.train = train = ml_collections.ConfigDict()
+
+def _train() -> ml_collections.ConfigDict:
+  """The `train` fields (see `_common`)."""
+  train = ml_collections.ConfigDict()
   train.num_steps = 273_438  # Generator updates (iterations); 200 epochs of 700k images at 512.
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
-  train.n_critic = 5  # Critic updates per generator update, all on the iteration's real batch.
+  train.n_critic = 1  # Critic updates per generator update, all on the iteration's real batch.
   train.num_devices = 0  # Devices to use on each process; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
@@ -116,15 +166,137 @@ def base_config() -> ml_collections.ConfigDict:
   # Training examples on every device, batches gathered there: 'auto' (when in memory and at
   # most a quarter of the devices' memory), 'always' or 'never' (pipeline.keep_on_devices).
   train.data_on_device = 'auto'
+  return train
 
-  config.predictor = predictor_training.default_config()  # The auxiliary label predictor.
 
-  config.eval = evaluation = ml_collections.ConfigDict()  # Evaluation during training.
+def predictor() -> ml_collections.ConfigDict:
+  """The auxiliary label predictor's config (`config.predictor` of every family).
+
+  Returns:
+    Its fields (jaxgan/predictor_training.py trains and saves it), unlocked.
+  """
+  config = ml_collections.ConfigDict()
+  # Directory of a saved predictor; '' means <workdir>/predictor. Trained and saved there if absent.
+  config.checkpoint = ''
+  config.stage_widths = (16, 32, 64)  # Output channels of each ResNet stage's blocks.
+  config.blocks_per_stage = (1, 1, 1)  # Bottleneck residual blocks per stage.
+  config.se_ratio = 4  # Squeeze-and-excitation reduction ratio.
+  config.coord_channels = True  # Give the network x/y coordinate channels (helps direction).
+  config.conv_impl = 'im2col'  # Convs: 'im2col' is fastest on CPU, 'xla' on GPU/TPU.
+  config.num_steps = 400  # Pretraining steps: ~3 epochs of 16,000 images, ~1.7 min on 2 cores.
+  config.batch_size = 128  # Batch for training and for evaluation.
+  config.learning_rate = 3e-3  # Adam's initial learning rate, cosine-decayed to 0 over num_steps.
+  config.seed = 0  # Initialisation and shuffling; independent of the GAN's seed.
+  config.alongside = False  # Keep training it on the real batches during GAN training.
+  config.log_every = 50  # Steps between progress lines.
+  return config
+
+
+def _evaluation() -> ml_collections.ConfigDict:
+  """The `eval` fields (see `_common`)."""
+  evaluation = ml_collections.ConfigDict()
   evaluation.every = 0  # > 0: `jaxgan.evaluate`'s metrics every this many steps (telescope data).
   evaluation.num = 1000  # Validation examples (and generated images) it compares.
   evaluation.seed = 0  # Seed of its latents, Frechet-distance subsets and two-sample test.
+  return evaluation
 
-  config.lock()
+
+def telescope(size: str = 'paper') -> ml_collections.ConfigDict:
+  """The source's CTGAN recipe on the built-in toy telescope data.
+
+  Args:
+    size: 'paper', the source's widths and length (made for a GPU; experiments/ctgan_paper.py),
+      or 'small', the same recipe at reduced widths that trains on a 2-core CPU in minutes
+      (`_small_telescope`; the default run and experiments/ctgan_source_small.py). A size of the
+      base rather than an experiment file, so that no experiment builds on another.
+
+  Returns:
+    The locked config.
+  """
+  if size not in SIZES:
+    raise ValueError(f'size={size!r}: choose one of {SIZES}')
+  config = _common()
+  config.data.transform = 'asinh'  # Faint and bright showers both span the network's range.
+  config.data.image_scale = 0.0  # The noise level of the training pixels.
+  config.model.conditioning = 'predictor'
+  config.loss.name = 'wasserstein'  # WGAN-GP with penalty weight 10.
+  config.loss.penalty = 'gp'
+  config.optimizer.b2 = 0.9
+  config.train.n_critic = 5
+  if size == 'small':
+    _small_telescope(config)
+  return config
+
+
+def _small_telescope(config: ml_collections.ConfigDict) -> None:
+  """Sets the telescope recipe's reduced widths and its CPU budget on `config`.
+
+  The source's model with narrower networks, a shorter latent vector, 600 iterations, and:
+  - Adam at 1e-3 instead of 2e-4 for both networks: these small networks tolerate it, and reach
+    in 300-600 iterations the critic's Wasserstein estimate that 2e-4 reaches in 900;
+  - batch 32 (GAN) and 64 (predictor pretraining) instead of 512, so that a run fits in 10
+    minutes on a 2-core CPU;
+  - conditioning 'cgan+predictor': the source's predictor losses plus a projection critic, which
+    makes brightness follow energy within the budget (size-energy correlation 0.3-0.4, against
+    ~0.2 with the predictor alone at the same settings; the data's is 0.48);
+  - every GAN batch simulated afresh inside the training step (`data.online_simulation`): no
+    image is copied to the devices, and the GAN never sees an event twice (the 20,000 simulated
+    events still train the predictor and give the normalisation, the samples and the probe).
+  """
+  config.data.online_simulation = True
+  config.model.latent_dim = 64
+  config.model.generator_base_shape = (3, 3, 64)
+  config.model.generator_features = (64, 32, 16, 1)
+  config.model.critic_features = (16, 32, 64, 128)
+  config.model.conditioning = 'cgan+predictor'
+  config.optimizer.generator_learning_rate = 1e-3  # The critic's follows.
+  config.train.num_steps = 600
+  config.train.batch_size = 32
+  config.train.log_every = 50
+  config.train.sample_every = 100
+  config.train.checkpoint_every = 200
+  config.predictor.batch_size = 64
+
+
+def pictures() -> ml_collections.ConfigDict:
+  """The source's DCGAN networks (SPEC part A) on 64x64 pictures, with the plain GAN recipe.
+
+  Returns:
+    The locked config: a folder of pictures (`data.path`; '' = built-in crops), pixels already
+    in [-1, 1], the DCGAN's generator 512-256-128-64-3 and discriminator 64-128-256-512, z of
+    size 100, batch 128.
+  """
+  config = _common()
+  config.data.name = 'image_folder'
+  config.model.name = 'dcgan'
+  config.model.image_size = 64
+  config.model.latent_dim = 100
+  config.model.generator_features = (512, 256, 128, 64, 3)
+  config.model.critic_features = (64, 128, 256, 512)
+  config.model.generator_conv_impl = 'auto'  # On CPU: im2col kernel gradients (layers.py).
+  config.train.batch_size = 128
+  return config
+
+
+def points() -> ml_collections.ConfigDict:
+  """Fully connected networks on 2-D points: the mode-collapse pilot's family.
+
+  Returns:
+    The locked config: 10,000 points of the 25-Gaussian grid, generator and critic of 3 hidden
+    layers of 128 units, z of size 2, Adam 1e-3, batch 256, 10,000 iterations.
+  """
+  config = _common()
+  config.data.name = 'gaussian_grid'
+  config.data.num_examples = 10_000
+  config.model.name = 'mlp'
+  config.model.latent_dim = 2
+  config.model.generator_features = (128, 128, 128, 2)  # Hidden widths, then the point's size.
+  config.model.critic_features = (128, 128, 128)
+  config.loss.label_weights = ml_collections.ConfigDict({'mode': 1.0})
+  config.optimizer.generator_learning_rate = 1e-3
+  config.train.batch_size = 256
+  config.train.num_steps = 10_000
+  config.train.log_every = 500
   return config
 
 

@@ -13,9 +13,14 @@ different steps compare directly (and `logs.save_animation` turns them into a GI
   Gaussian-mixture metrics of `mixture_metrics` (Srivastava et al. 2017, VEEGAN).
 
 Conditional generators take the one-hot vector of a class as their label input (`one_hot`).
+
+`SAMPLERS` is the registry of samplers by the kind of a dataset's sample grid
+(`jaxgan.data.dataset.SampleGrid`), the telescope grid of `jaxgan.sampling` included;
+`make_sampler` builds the one a dataset asks for.
 """
 
 import os
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -24,8 +29,12 @@ import numpy as np
 from matplotlib import figure
 from matplotlib.backends import backend_agg
 
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan import logs
+from jaxgan import sampling
 from jaxgan.data import pilots
+from jaxgan.data.dataset import SampleGrid
 from jaxgan.data.pipeline import Normalisation
 from jaxgan.data.split import Split
 
@@ -228,3 +237,68 @@ class PointCloudSampler:
     fig.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def _telescope_sampler(grid: SampleGrid, generator: nn.Module, latent_dim: int,
+                       spec: labels_lib.LabelSpec, train: Split, validation: Split, seed: int,
+                       camera: camera_lib.Camera | None) -> sampling.GridSampler:
+  del grid
+  if camera is None:
+    raise ValueError('the telescope sample grid needs the data\'s camera; the dataset has none')
+  return sampling.GridSampler(generator, latent_dim, labels_lib.vector_size(spec), train,
+                              validation, seed=seed, camera=camera)
+
+
+def _first_classes(spec: labels_lib.LabelSpec) -> int:
+  """The classes of the first label (or InfoGAN code), which picks the rows; other inputs stay
+  0; 0 when the generator is unconditional."""
+  return spec[0].num_classes if spec else 0
+
+
+def _image_sampler(grid: SampleGrid, generator: nn.Module, latent_dim: int,
+                   spec: labels_lib.LabelSpec, train: Split, validation: Split, seed: int,
+                   camera: camera_lib.Camera | None) -> ImageGridSampler:
+  """One row per class when conditional (row r shows class r mod num_classes), else 8 rows."""
+  del grid, train, validation, camera
+  label_dim = labels_lib.vector_size(spec)
+  num_classes = _first_classes(spec)
+  return ImageGridSampler(generator, latent_dim, num_classes, label_dim, seed,
+                          rows=num_classes if label_dim else 8)
+
+
+def _point_sampler(grid: SampleGrid, generator: nn.Module, latent_dim: int,
+                   spec: labels_lib.LabelSpec, train: Split, validation: Split, seed: int,
+                   camera: camera_lib.Camera | None) -> PointCloudSampler:
+  del train, camera
+  return PointCloudSampler(generator, latent_dim, _first_classes(spec),
+                           labels_lib.vector_size(spec), validation, seed, grid.mixture)
+
+
+SAMPLERS: dict[str, Callable[..., Any]] = {
+    'telescope': _telescope_sampler,
+    'images': _image_sampler,
+    'points': _point_sampler,
+}
+
+
+def make_sampler(grid: SampleGrid, generator: nn.Module, latent_dim: int,
+                 spec: labels_lib.LabelSpec, train: Split, validation: Split, seed: int,
+                 camera: camera_lib.Camera | None = None) -> Any:
+  """The fixed-noise sampler of a dataset's sample grid; it has `write(state, step, workdir,
+  writer, normalisation) -> metrics`.
+
+  Args:
+    grid: the dataset's `SampleGrid` (its kind picks the sampler in `SAMPLERS`).
+    generator: the generator module (no pmap axis).
+    latent_dim: size of z.
+    spec: what the generator is conditioned on (`conditioning.Conditioning.generator_spec`).
+    train, validation: the splits.
+    seed: the run's seed, of the fixed latents.
+    camera: the data's camera (the telescope grid's cleaning), None where it has none.
+
+  Returns:
+    A `sampling.GridSampler`, `ImageGridSampler` or `PointCloudSampler`.
+  """
+  if grid.kind not in SAMPLERS:
+    raise ValueError(f'sample grid {grid.kind!r} is unknown; choose one of {sorted(SAMPLERS)}')
+  return SAMPLERS[grid.kind](grid, generator, latent_dim, spec, train, validation, seed, camera)

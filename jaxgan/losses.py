@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgan.data.labels import LabelSpec
+from jaxgan.labels import LabelSpec
 
 Array = jax.Array
 CriticFn = Callable[[Array], Array]
@@ -256,7 +256,7 @@ def label_losses(predictions: Mapping[str, Array], labels: Mapping[str, Array],
   Args:
     predictions: per label, (B, K) logits or (B,) / (B, size) values.
     labels: per label, (B,) int classes or (B,) / (B, size) values.
-    spec: the labels' kinds (`jaxgan.data.labels`).
+    spec: the labels' kinds (`jaxgan.labels`).
   """
   return {label.name: (cross_entropy if label.num_classes else mean_squared_error)(
       predictions[label.name], labels[label.name]) for label in spec}

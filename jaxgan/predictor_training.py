@@ -18,9 +18,10 @@ Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over 
 from a per-epoch shuffle seeded by (`seed`, epoch); the incomplete last batch of an epoch is
 dropped.
 
-With `alongside`, GAN training keeps updating the predictor (`jaxgan.steps`; the live one is
-part of the GAN's checkpoints), starting from the one saved here; `num_steps=0` then makes that
-start a fresh initialisation (`seed`).
+Each update is `steps.predictor_step`, the pure step that GAN training also uses with
+`alongside`: it then keeps updating the predictor (the live one is part of the GAN's
+checkpoints), starting from the one saved here; `num_steps=0` makes that start a fresh
+initialisation (`seed`).
 """
 
 import functools
@@ -39,11 +40,11 @@ import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from jax import lax
 
 from jaxgan import distributed
+from jaxgan import labels as labels_lib
 from jaxgan import losses
-from jaxgan.data import labels as labels_lib
+from jaxgan import steps
 from jaxgan.data import pipeline
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
@@ -121,33 +122,9 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, val
   return variables
 
 
-def train_step(model: nn.Module, optimizer: optax.GradientTransformation, params: PyTree,
-               batch_stats: PyTree, opt_state: optax.OptState, batch: Batch,
-               axis_name: str | None = None
-               ) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
-  """One optimiser step on the sum of the label losses; returns the new state and the losses.
-
-  Inside `pmap`, `axis_name` names the axis over which the gradients are averaged (`model`'s
-  BatchNorm should average its statistics over the same axis); None outside.
-  """
-
-  def loss_fn(params):
-    predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
-                                       batch['images'], train=True, mutable=['batch_stats'])
-    per_label = losses.label_losses(predictions, batch['labels'], labels_lib.TELESCOPE)
-    return sum(per_label.values()), (per_label, updates['batch_stats'])
-
-  (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-  if axis_name is not None:
-    grads = lax.pmean(grads, axis_name)
-  updates, opt_state = optimizer.update(grads, opt_state, params)
-  metrics = {'loss': loss, **{f'loss_{name}': value for name, value in per_label.items()}}
-  return optax.apply_updates(params, updates), batch_stats, opt_state, metrics
-
-
 def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: Split,
                     normalise: Normalise) -> PyTree:
-  """Trains `model` from scratch for `config.num_steps` steps (0: the fresh initialisation).
+  """Trains a fresh initialisation of `model` for `config.num_steps` steps (0: none).
 
   Args:
     config: the predictor config.
@@ -164,7 +141,7 @@ def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: 
   optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
   params, batch_stats = variables['params'], variables['batch_stats']
   opt_state = optimizer.init(params)
-  step_fn = jax.jit(functools.partial(train_step, model, optimizer))
+  step_fn = jax.jit(functools.partial(steps.predictor_step, model, optimizer))
   batches = shuffled_batches(train, normalise, config.batch_size, config.seed)
   last_step, last_time = 0, time.perf_counter()
   for step in range(1, config.num_steps + 1):

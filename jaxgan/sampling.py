@@ -26,11 +26,12 @@ import flax.linen as nn
 import jax
 import numpy as np
 
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan import logs
-from jaxgan.evaluation import hillas
-from jaxgan.data.split import Split
 from jaxgan.data.pipeline import Normalisation
-from jaxgan.data import labels as labels_lib
+from jaxgan.data.split import Split
+from jaxgan.evaluation import hillas
 from jaxgan.models import source_frame
 
 NUM_ENERGIES = 4
@@ -63,10 +64,12 @@ def nearest_examples(train: Split, labels: dict[str, np.ndarray]) -> np.ndarray:
   return np.argmin(distance, axis=1)
 
 
-def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size_deg: float,
-                   picture: float, boundary: float) -> dict[str, float]:
-  """How much images (photoelectrons) follow their labels: see the module docstring."""
-  params = hillas.hillas_parameters(hillas.cleaned(images, picture, boundary), pixel_size_deg)
+def label_response(images: np.ndarray, labels: dict[str, np.ndarray],
+                   camera: camera_lib.Camera) -> dict[str, float]:
+  """How much images (photoelectrons) follow their labels, measured after `camera`'s cleaning:
+  see the module docstring."""
+  params = hillas.hillas_parameters(hillas.cleaned(images, camera.picture, camera.boundary),
+                                    camera.pixel_size_deg)
   log_size = np.log10(1.0 + np.asarray(params.size))
   constant = np.ptp(log_size) == 0  # e.g. no light survives cleaning: no correlation to speak of
   correlation = 0.0 if constant else np.corrcoef(labels['energy'], log_size)[0, 1]
@@ -85,7 +88,7 @@ def label_response(images: np.ndarray, labels: dict[str, np.ndarray], pixel_size
 
 def source_pixels(direction: np.ndarray, pixel_size_deg: float, image_size: int) -> np.ndarray:
   """(N, 2) fractional (row, column) of the sources (N, 2) (x, y degrees) on the camera image
-  (`toy_iact.camera_coordinates`: x along the columns, y along the rows, 0 at the centre)."""
+  (`jaxgan.camera`'s coordinates: x along the columns, y along the rows, 0 at the centre)."""
   cols, rows = source_frame.source_pixel(np.asarray(direction), pixel_size_deg,
                                          source_frame.camera_centre(image_size, image_size))
   return np.stack([rows, cols], axis=-1)
@@ -100,11 +103,11 @@ class GridSampler:
     label_dim: size of the generator's label input (0: unconditional; labels are ignored).
     train, validation: the splits (grid labels and reference from train, probe from validation).
     seed: seed of the fixed latents.
-    camera: `pixel_size_deg`, `picture` and `boundary` (tailcut levels, pe) of the data.
+    camera: the data's camera (pixel size and tailcut levels).
   """
 
   def __init__(self, generator: nn.Module, latent_dim: int, label_dim: int, train: Split,
-               validation: Split, seed: int, camera: dict[str, float]):
+               validation: Split, seed: int, camera: camera_lib.Camera):
     self.labels = grid_labels(train)
     self.camera = camera
     self.reference = train.take(nearest_examples(train, self.labels)).images
@@ -143,7 +146,7 @@ class GridSampler:
 
   def _response(self, prefix: str, images: np.ndarray,
                 labels: dict[str, np.ndarray]) -> dict[str, float]:
-    response = label_response(np.asarray(images), labels, **self.camera)
+    response = label_response(np.asarray(images), labels, self.camera)
     return {f'{prefix}_{name}': value for name, value in response.items()}
 
   def _grid(self, images: np.ndarray, image_scale: float) -> np.ndarray:
@@ -152,4 +155,4 @@ class GridSampler:
     return logs.image_grid(images, columns=NUM_DIRECTIONS, softening=image_scale,
                            vmax=float(self.reference.max()),
                            markers=source_pixels(self.labels['direction'],
-                                                 self.camera['pixel_size_deg'], images.shape[1]))
+                                                 self.camera.pixel_size_deg, images.shape[1]))

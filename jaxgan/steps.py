@@ -31,9 +31,8 @@ import optax
 from jax import lax
 
 from jaxgan import distributed
+from jaxgan import labels as labels_lib
 from jaxgan import losses
-from jaxgan import predictor_training
-from jaxgan.data import labels as labels_lib
 from jaxgan.models.heads import CriticOutput
 from jaxgan.state import GANState
 
@@ -90,7 +89,7 @@ class StepConfig:
     penalty: the critic's regulariser.
     n_critic: critic updates per generator update.
     latent_dim: size of z.
-    label_spec: the dataset's labels (`jaxgan.data.labels`).
+    label_spec: the dataset's labels (`jaxgan.labels`).
     conditions_generator: whether the label vector is concatenated to the generator's input.
     codes: InfoGAN's latent codes (`conditioning.code_spec`; empty without InfoGAN): drawn from
       their prior for every update, concatenated to z, estimated by the critic's aux head.
@@ -298,11 +297,36 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
           {'critic_loss': loss, 'critic_grad_norm': grad_norm, **metrics})
 
 
+def predictor_step(model: nn.Module, optimizer: optax.GradientTransformation, params: PyTree,
+                   batch_stats: PyTree, opt_state: optax.OptState, batch: Batch,
+                   axis_name: str | None = None
+                   ) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
+  """One optimiser step of the label predictor on the sum of its label losses (its pretraining,
+  `predictor_training`, and its training alongside the critic, `predictor_update`).
+
+  Inside `pmap`, `axis_name` names the axis over which the gradients are averaged (`model`'s
+  BatchNorm should average its statistics over the same axis); None outside.
+  """
+
+  def loss_fn(params):
+    predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
+                                       batch['images'], train=True, mutable=['batch_stats'])
+    per_label = losses.label_losses(predictions, batch['labels'], labels_lib.TELESCOPE)
+    return sum(per_label.values()), (per_label, updates['batch_stats'])
+
+  (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  if axis_name is not None:
+    grads = lax.pmean(grads, axis_name)
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  metrics = {'loss': loss, **{f'loss_{name}': value for name, value in per_label.items()}}
+  return optax.apply_updates(params, updates), batch_stats, opt_state, metrics
+
+
 def predictor_update(cfg: StepConfig, state: GANState, real: Array,
                      labels: Mapping[str, Array]) -> tuple[GANState, Metrics]:
   """One update of the predictor trained alongside the critic, on the real batch and its labels
   (gradients and BatchNorm statistics averaged over devices)."""
-  params, batch_stats, opt_state, metrics = predictor_training.train_step(
+  params, batch_stats, opt_state, metrics = predictor_step(
       cfg.predictor, cfg.predictor_tx, state.predictor_params, state.predictor_batch_stats,
       state.predictor_opt_state, {'images': real, 'labels': labels}, axis_name=AXIS_NAME)
   updated = state.replace(predictor_params=params, predictor_batch_stats=batch_stats,

@@ -13,6 +13,7 @@ Workdir layout:
   checkpoints/<step>/    Orbax checkpoints of the GAN state (damaged ones are moved to
                          damaged_checkpoints/: jaxgan/checkpoint.py)
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
+  eval/judge/            the evaluation's judge, when `eval.every` > 0 (jaxgan/evaluation/)
 """
 
 import contextlib
@@ -34,16 +35,14 @@ from jaxgan import assembly
 from jaxgan import checkpoint
 from jaxgan import configs
 from jaxgan import distributed
-from jaxgan import evaluate
 from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
-from jaxgan import sampling
 from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import pilots
 from jaxgan.data import pipeline
+from jaxgan.evaluation import telescope
 
 
 NONFINITE_MODES = ('stop', 'skip')  # `train.nonfinite`
@@ -98,9 +97,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{NONFINITE_MODES}')
   if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
-  if config.data.online_simulation and config.data.name != 'toy_iact':
-    raise ValueError(f'data.online_simulation=True simulates toy_iact events; data.name is '
-                     f'{config.data.name!r}')
+  if config.data.online_simulation:
+    data_lib.simulator_of(config.data)  # fails for a dataset that has no simulator
   _check_eval_config(config)
 
 
@@ -109,11 +107,12 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'eval.every must be >= 0, got {config.eval.every}')
   if not config.eval.every:
     return
-  if data_lib.get_dataset(config.data.name).kind != 'telescope':
+  if data_lib.get_dataset(config.data.name).camera is None:
     raise ValueError(f'eval.every={config.eval.every}: evaluation during training is for '
-                     f'telescope data; data.name={config.data.name!r} is not (set eval.every=0)')
-  if config.eval.num < evaluate.MIN_IMAGES:
-    raise ValueError(f'eval.num must be >= {evaluate.MIN_IMAGES}, got {config.eval.num}')
+                     f'telescope data, with a camera; data.name={config.data.name!r} has none '
+                     '(set eval.every=0)')
+  if config.eval.num < telescope.MIN_IMAGES:
+    raise ValueError(f'eval.num must be >= {telescope.MIN_IMAGES}, got {config.eval.num}')
 
 
 def saved_config_differences(config: ml_collections.ConfigDict,
@@ -164,8 +163,8 @@ class Run:
   predictor_variables: Any
   data: assembly.RunData
   checkpointer: checkpoint.Checkpointer
-  sampler: Any  # `sampling.GridSampler` or an `image_samplers` sampler: has `write(...)`
-  evaluator: evaluate.PeriodicEvaluation | None  # None when `eval.every` is 0
+  sampler: Any  # `image_samplers.make_sampler`: has `write(...)`
+  evaluator: telescope.PeriodicEvaluation | None  # None when `eval.every` is 0
   num_steps: int
   steps_per_epoch: int
   data_on_device: bool  # the training split is on every device; batches are row indices
@@ -173,26 +172,11 @@ class Run:
 
 def make_sampler(config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
                  generator: nn.Module, data: assembly.RunData) -> Any:
-  """The fixed-noise sampler that suits the dataset's kind of examples."""
-  conditions = assembly.conditioning_of(config)
-  label_dim = conditions.generator_label_dim
-  latent_dim, seed = config.model.latent_dim, config.seed
-  if dataset.kind == 'telescope':
-    camera = config.data.toy_iact
-    return sampling.GridSampler(
-        generator, latent_dim, label_dim, data.train, data.validation, seed=seed,
-        camera={'pixel_size_deg': camera.pixel_size_deg, 'picture': camera.tailcut_picture_pe,
-                'boundary': camera.tailcut_boundary_pe})
-  # The first categorical label (or InfoGAN code) picks the rows; other inputs stay 0.
-  shown = conditions.generator_spec
-  num_classes = shown[0].num_classes if shown else 0
-  if dataset.kind == 'points':
-    return image_samplers.PointCloudSampler(generator, latent_dim, num_classes, label_dim,
-                                            data.validation, seed,
-                                            pilots.MIXTURES[config.data.name])
-  # One row per class when conditional (row r shows class r mod num_classes).
-  return image_samplers.ImageGridSampler(generator, latent_dim, num_classes, label_dim, seed,
-                                         rows=num_classes if label_dim else 8)
+  """The fixed-noise sampler of the dataset's sample grid (`image_samplers.make_sampler`)."""
+  return image_samplers.make_sampler(
+      dataset.grid, generator, config.model.latent_dim,
+      assembly.conditioning_of(config).generator_spec, data.train, data.validation, config.seed,
+      camera=data_lib.camera_of(config.data))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -240,7 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                          config.train.max_to_keep)
   steps_per_epoch = len(data.train) // config.train.batch_size
   num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
-  evaluator = (evaluate.PeriodicEvaluation(config, workdir, data)
+  evaluator = (telescope.PeriodicEvaluation(config, workdir, data)
                if config.eval.every and distributed.is_writer() else None)
   # A predictor trained alongside lives in the state; the step's argument is for a frozen one.
   frozen_predictor = {} if step_config.predictor_tx else predictor_variables
@@ -313,7 +297,7 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
           scores = run.evaluator(host_state, done)
           writer.write_scalars(done, scores)
           logging.info('Evaluation at step %d: %s', done,
-                       {name: scores.get(f'eval_{name}') for name in evaluate.HEADLINE})
+                       {name: scores.get(f'eval_{name}') for name in telescope.HEADLINE})
         if stop is not None and done < num_steps:
           raise Preempted(done, stop)
   finally:

@@ -13,7 +13,7 @@ from jaxgan import configs
 
 def tiny_config(**train_overrides) -> ml_collections.ConfigDict:
   """The base config shrunk to toy widths, 128 simulated events, 1 device, 2 critic updates."""
-  config = configs.base_config()
+  config = configs.telescope()
   config.data.num_examples = 160
   config.model.latent_dim = 8
   config.model.generator_base_shape = (3, 3, 8)

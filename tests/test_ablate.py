@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import ablate
+from jaxgan import ablation
 from jaxgan import configs
-from jaxgan import evaluate
 from jaxgan import train
+from jaxgan.evaluation import telescope
 from tests.helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,12 +30,12 @@ MIXTURE = {'data.num_examples': 256, 'train.num_steps': 2, 'train.batch_size': 3
            'train.num_devices': 1, 'train.log_every': 1, 'train.sample_every': 2,
            'train.checkpoint_every': 2}
 SWEEP_TEXT = '''
-from jaxgan import ablate
+from jaxgan import ablation
 
 
 def get_sweep():
-  return ablate.with_seeds(ablate.product({'loss.name': ['non_saturating', 'least_squares']}),
-                           [0, 1])
+  return ablation.with_seeds(ablation.product({'loss.name': ['non_saturating', 'least_squares']}),
+                             [0, 1])
 '''
 SETTINGS = ('loss.name=non_saturating', 'loss.name=least_squares')
 
@@ -80,14 +80,14 @@ def fail(*args, **kwargs):
 
 @pytest.mark.fast
 def test_product_zip_and_seeds_build_the_expected_lists():
-  assert ablate.product({'a': [1, 2], 'b': ['x', 'y']}) == [
+  assert ablation.product({'a': [1, 2], 'b': ['x', 'y']}) == [
       {'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'}]
-  assert ablate.product({}) == [{}]
-  assert ablate.zip_({'a': [1, 2], 'b': ['x', 'y']}) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]
-  assert ablate.with_seeds([{'a': 1}, {'a': 2}], [0, 7]) == [
+  assert ablation.product({}) == [{}]
+  assert ablation.zip_({'a': [1, 2], 'b': ['x', 'y']}) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'y'}]
+  assert ablation.with_seeds([{'a': 1}, {'a': 2}], [0, 7]) == [
       {'a': 1, 'seed': 0}, {'a': 1, 'seed': 7}, {'a': 2, 'seed': 0}, {'a': 2, 'seed': 7}]
   with pytest.raises(ValueError, match='as many values'):
-    ablate.zip_({'a': [1, 2], 'b': ['x']})
+    ablation.zip_({'a': [1, 2], 'b': ['x']})
 
 
 @pytest.mark.parametrize('overrides,name', [
@@ -99,18 +99,18 @@ def test_product_zip_and_seeds_build_the_expected_lists():
     ({}, 'base'),
 ])
 def test_run_names_are_readable_and_safe(overrides, name):
-  assert ablate.run_name(overrides) == name
+  assert ablation.run_name(overrides) == name
 
 
 def test_long_run_names_are_cut_and_stay_distinct():
-  first = ablate.run_name({'data.path': 'x' * 300 + '1'})
-  second = ablate.run_name({'data.path': 'x' * 300 + '2'})
-  assert len(first) == len(second) == ablate.MAX_NAME and first != second
+  first = ablation.run_name({'data.path': 'x' * 300 + '1'})
+  second = ablation.run_name({'data.path': 'x' * 300 + '2'})
+  assert len(first) == len(second) == ablation.MAX_NAME and first != second
 
 
 def test_overrides_apply_to_a_locked_copy_and_keep_linked_fields():
-  base = configs.base_config()
-  run = ablate.apply_overrides(base, {'optimizer.generator_learning_rate': 0.1, 'seed': 3}, 0)
+  base = configs.telescope()
+  run = ablation.apply_overrides(base, {'optimizer.generator_learning_rate': 0.1, 'seed': 3}, 0)
   assert (run.seed, run.optimizer.critic_learning_rate) == (3, 0.1)  # the critic's follows
   assert (base.seed, base.optimizer.critic_learning_rate) == (0, 2e-4)
   assert run.is_locked
@@ -124,12 +124,12 @@ def test_overrides_apply_to_a_locked_copy_and_keep_linked_fields():
 ])
 def test_bad_override_names_the_entry_and_the_field(tmp_path, field, value, message):
   with pytest.raises(ValueError, match=f'sweep entry 1.*{message}'):
-    ablate.plan(mixture_config(), [{'seed': 0}, {field: value}], str(tmp_path))
+    ablation.plan(mixture_config(), [{'seed': 0}, {field: value}], str(tmp_path))
 
 
 def test_a_run_listed_twice_is_refused(tmp_path):
   with pytest.raises(ValueError, match='more than once'):
-    ablate.plan(mixture_config(), [{'seed': 0}, {'seed': 0}], str(tmp_path))
+    ablation.plan(mixture_config(), [{'seed': 0}, {'seed': 0}], str(tmp_path))
 
 
 @pytest.mark.parametrize('path', SHIPPED, ids=os.path.basename)
@@ -138,10 +138,10 @@ def test_shipped_sweeps_fit_the_default_config(tmp_path, path):
   with open(path) as f:
     assert f'--sweep=experiments/ablations/{name}.py' in f.read()
   config = importlib.import_module('experiments.ctgan').get_config()
-  planned = ablate.plan(config, ablate.load_sweep(path), str(tmp_path))
+  planned = ablation.plan(config, ablation.load_sweep(path), str(tmp_path))
   seeds = {}
   for run in planned:
-    seeds.setdefault(ablate.run_name(run.setting), []).append(run.config.seed)
+    seeds.setdefault(ablation.run_name(run.setting), []).append(run.config.seed)
     assert run.config.predictor.checkpoint == str(tmp_path / 'predictor')  # shared
   # Several seeds, the same for every setting.
   assert len(seeds) > 1 and len({tuple(sorted(found)) for found in seeds.values()}) == 1
@@ -149,8 +149,8 @@ def test_shipped_sweeps_fit_the_default_config(tmp_path, path):
 
 
 def test_loss_sweep_has_the_six_losses():
-  runs = ablate.load_sweep(os.path.join(REPO, 'experiments', 'ablations', 'losses.py'))
-  settings = {ablate.run_name(run) for run in runs if run['seed'] == 0}
+  runs = ablation.load_sweep(os.path.join(REPO, 'experiments', 'ablations', 'losses.py'))
+  settings = {ablation.run_name(run) for run in runs if run['seed'] == 0}
   assert settings == {'loss.name=minimax,loss.penalty=none,seed=0',
                       'loss.name=non_saturating,loss.penalty=none,seed=0',
                       'loss.name=least_squares,loss.penalty=none,seed=0',
@@ -166,7 +166,7 @@ def swept(tmp_path_factory):
   sweep_file = root / 'sweep.py'
   sweep_file.write_text(SWEEP_TEXT)
   workdir = str(root / 'runs')
-  rows = ablate.run_sweep(mixture_config(), ablate.load_sweep(str(sweep_file)), workdir)
+  rows = ablation.run_sweep(mixture_config(), ablation.load_sweep(str(sweep_file)), workdir)
   return workdir, str(sweep_file), rows
 
 
@@ -190,14 +190,14 @@ def test_table_is_numpy_mean_and_std_of_each_runs_final_metrics(swept):
   text = open(os.path.join(workdir, 'results.md')).read()
   assert all(setting in text for setting in SETTINGS) and '| modes_covered |' in text
   listed = json.load(open(os.path.join(workdir, 'sweep.json')))['runs']
-  assert [run['overrides'] for run in listed] == ablate.load_sweep(swept[1])
+  assert [run['overrides'] for run in listed] == ablation.load_sweep(swept[1])
 
 
 def test_relaunch_skips_finished_runs(swept, monkeypatch):
   workdir, sweep_file, rows = swept
   monkeypatch.setattr(train, 'train_and_evaluate', fail)
   before = open(os.path.join(workdir, SETTINGS[0] + ',seed=0', 'metrics.jsonl')).read()
-  again = ablate.run_sweep(mixture_config(), ablate.load_sweep(sweep_file), workdir)
+  again = ablation.run_sweep(mixture_config(), ablation.load_sweep(sweep_file), workdir)
   assert json.dumps(again) == json.dumps(rows)  # NaN-aware equality
   assert open(os.path.join(workdir, SETTINGS[0] + ',seed=0', 'metrics.jsonl')).read() == before
 
@@ -207,7 +207,7 @@ def test_run_folder_of_another_config_is_refused(swept):
   other = mixture_config()
   other.train.batch_size = 64
   with pytest.raises(ValueError, match='train.batch_size'):
-    ablate.run_sweep(other, ablate.load_sweep(sweep_file), workdir)
+    ablation.run_sweep(other, ablation.load_sweep(sweep_file), workdir)
 
 
 def test_command_line_relaunch_skips_every_run(swept):
@@ -235,8 +235,8 @@ def test_relaunch_resumes_an_unfinished_run(tmp_path, monkeypatch):
 
   monkeypatch.setattr(train, 'train_and_evaluate', stopped_halfway)
   with pytest.raises(RuntimeError, match='stopped'):
-    ablate.run_sweep(mixture_config(), runs, workdir)
-  assert not os.path.exists(os.path.join(workdir, 'seed=1', ablate.RESULT_FILE))
+    ablation.run_sweep(mixture_config(), runs, workdir)
+  assert not os.path.exists(os.path.join(workdir, 'seed=1', ablation.RESULT_FILE))
   launches = []
 
   def recorded(config, run_workdir):
@@ -244,9 +244,9 @@ def test_relaunch_resumes_an_unfinished_run(tmp_path, monkeypatch):
     return real(config, run_workdir)
 
   monkeypatch.setattr(train, 'train_and_evaluate', recorded)
-  rows = ablate.run_sweep(mixture_config(), runs, workdir)
+  rows = ablation.run_sweep(mixture_config(), runs, workdir)
   assert launches == [('seed=1', 1)]  # seed=0 skipped, seed=1 resumed from its checkpoint
-  assert json.load(open(os.path.join(workdir, 'seed=1', ablate.RESULT_FILE)))['step'] == 2
+  assert json.load(open(os.path.join(workdir, 'seed=1', ablation.RESULT_FILE)))['step'] == 2
   with open(os.path.join(workdir, 'seed=1', 'metrics.jsonl')) as f:
     logged = [json.loads(line)['step'] for line in f if 'critic_loss' in line]
   assert logged == [1, 2]  # not trained again from step 0
@@ -263,14 +263,14 @@ def test_diverged_run_is_recorded_counted_and_not_retried(tmp_path, monkeypatch)
     return real(config, run_workdir)
 
   monkeypatch.setattr(train, 'train_and_evaluate', diverging)
-  (row,) = ablate.run_sweep(mixture_config(), runs, workdir)
+  (row,) = ablation.run_sweep(mixture_config(), runs, workdir)
   final = final_rows(os.path.join(workdir, 'seed=0'))
   assert (row['seeds'], row['failed']) == (2, 1)
   assert row['critic_loss_mean'] == final['critic_loss'] and math.isnan(row['critic_loss_std'])
-  assert 'non-finite' in json.load(open(os.path.join(workdir, 'seed=1', ablate.RESULT_FILE)))[
+  assert 'non-finite' in json.load(open(os.path.join(workdir, 'seed=1', ablation.RESULT_FILE)))[
       'failed']
   monkeypatch.setattr(train, 'train_and_evaluate', fail)
-  assert ablate.run_sweep(mixture_config(), runs, workdir)[0]['failed'] == 1
+  assert ablation.run_sweep(mixture_config(), runs, workdir)[0]['failed'] == 1
 
 
 def test_telescope_runs_are_evaluated_and_share_one_judge(tmp_path, monkeypatch):
@@ -279,7 +279,7 @@ def test_telescope_runs_are_evaluated_and_share_one_judge(tmp_path, monkeypatch)
   config.model.critic_conv_impl = 'xla'
   config.loss.penalty = 'none'
   workdir = str(tmp_path)
-  (row,) = ablate.run_sweep(config, [{'seed': 0}], workdir, eval_num=24, judge_steps=2)
+  (row,) = ablation.run_sweep(config, [{'seed': 0}], workdir, eval_num=24, judge_steps=2)
   evaluated = json.load(open(tmp_path / 'seed=0' / 'eval' / 'metrics.json'))['metrics']
   assert evaluated['c2st_auc'] is not None and row['seeds'] == 1
   for metric, value in evaluated.items():
@@ -292,32 +292,32 @@ def test_telescope_runs_are_evaluated_and_share_one_judge(tmp_path, monkeypatch)
   calls = []
 
   def judged(run_workdir, num, judge_steps):
-    """Stands in for evaluate.evaluate: the run must find the shared judge in place."""
+    """Stands in for telescope.evaluate_run: the run must find the shared judge in place."""
     calls.append((os.path.basename(run_workdir), num, judge_steps))
     assert os.path.samefile(os.path.join(run_workdir, 'eval', 'judge'), shared)
     return {'metrics': {**evaluated, 'c2st_auc': 0.75}}
 
   monkeypatch.setattr(train, 'train_and_evaluate', lambda *args: types.SimpleNamespace(step=2))
-  monkeypatch.setattr(evaluate, 'evaluate', judged)
-  (row,) = ablate.run_sweep(config, ablate.with_seeds([{}], [0, 1]), workdir, eval_num=24,
-                            judge_steps=2)  # seed=0 finished: skipped
+  monkeypatch.setattr(telescope, 'evaluate_run', judged)
+  (row,) = ablation.run_sweep(config, ablation.with_seeds([{}], [0, 1]), workdir, eval_num=24,
+                              judge_steps=2)  # seed=0 finished: skipped
   assert calls == [('seed=1', 24, 2)]
   values = [evaluated['c2st_auc'], 0.75]
   assert row['c2st_auc_mean'] == pytest.approx(np.mean(values), rel=1e-12)
   assert row['c2st_auc_std'] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
-  ablate.run_sweep(config, ablate.with_seeds([{}], [0, 1]), workdir, eval_num=30)
+  ablation.run_sweep(config, ablation.with_seeds([{}], [0, 1]), workdir, eval_num=30)
   assert calls[1:] == [('seed=0', 30, None), ('seed=1', 30, None)]  # evaluated again
 
 
 def test_a_run_folder_of_another_config_is_refused_naming_the_field(tmp_path):
-  run, = ablate.plan(mixture_config(), [{'seed': 0}], str(tmp_path))
+  run, = ablation.plan(mixture_config(), [{'seed': 0}], str(tmp_path))
   other = copy.deepcopy(run.config)
   other.loss.gp_weight = 5.0
   other.train.num_steps = 99  # a length change alone is allowed
   os.makedirs(run.workdir)
   train.claim_workdir(other, run.workdir)
   with pytest.raises(ValueError, match=r'loss.gp_weight: 5.0 -> 10.0'):
-    ablate.check_same_experiment(run)
+    ablation.check_same_experiment(run)
   other.loss.gp_weight = run.config.loss.gp_weight
   train.claim_workdir(other, run.workdir, allow_config_change=True)
-  ablate.check_same_experiment(run)
+  ablation.check_same_experiment(run)

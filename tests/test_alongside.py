@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
-from jaxgan import generate
+from jaxgan import checkpoint
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import losses
 from jaxgan import predictor_training
 from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan import train
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import predictor as predictor_lib
 from tests.helpers import saved_tiny_predictor
 from tests.helpers import tiny_config
@@ -138,7 +138,7 @@ def predictor_dir(tmp_path_factory):
 
 def test_alongside_predictor_is_checkpointed_and_resumes_bitwise(tmp_path, predictor_dir):
   """2 iterations straight == 1 + resume from its checkpoint + 1; the live predictor is in the
-  checkpoints (and `generate.restore_state` reads them back)."""
+  checkpoints (and `checkpoint.restore_state` reads them back)."""
   config = tiny_config(checkpoint_every=1)
   config.predictor.update(num_steps=1, alongside=True, checkpoint=predictor_dir)
   straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
@@ -151,7 +151,7 @@ def test_alongside_predictor_is_checkpointed_and_resumes_bitwise(tmp_path, predi
   assert int(straight.predictor_opt_state[0].count) == 2 * config.train.n_critic
   assert not all(np.array_equal(x, y) for x, y in zip(
       jax.tree.leaves(straight.predictor_params), jax.tree.leaves(pretrained['params'])))
-  _, restored, step = generate.restore_state(str(tmp_path / 'straight'))
+  _, restored, step = checkpoint.restore_state(str(tmp_path / 'straight'))
   assert step == 2
   for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(restored), strict=True):
     np.testing.assert_array_equal(x, y)

@@ -1,4 +1,4 @@
-"""jaxgan.benchmark: its FLOP counts against closed forms and each other, its plans, its report.
+"""jaxgan.benchmarking: its FLOP counts against closed forms and each other, its plans, its report.
 
 No timing is asserted: speeds are the benchmark's output, not a test's.
 """
@@ -7,7 +7,7 @@ import jax
 import pytest
 
 from jaxgan import assembly
-from jaxgan import benchmark
+from jaxgan import benchmarking
 from jaxgan import train
 
 # The paper experiment shrunk to toy widths: compiles in seconds.
@@ -18,21 +18,21 @@ TINY = {'model.latent_dim': 8, 'model.generator_base_shape': (3, 3, 8),
 
 
 def tiny_case(kind='train', batch_size=8, num_devices=1, varies='batch', **overrides):
-  return benchmark.Case(kind, benchmark.PAPER, batch_size, num_devices, {**TINY, **overrides},
-                        varies)
+  return benchmarking.Case(kind, benchmarking.PAPER, batch_size, num_devices,
+                           {**TINY, **overrides}, varies)
 
 
 def lowered_flops(case):
   """FLOPs of an iteration of `case`, lowered from the shapes of its inputs alone."""
-  config = benchmark.case_config(case)
+  config = benchmarking.case_config(case)
   devices = train.select_devices(case.num_devices)
-  step_config, initial = benchmark.training_parts(config)
+  step_config, initial = benchmarking.training_parts(config)
   state, predictor_variables = jax.eval_shape(initial)
   per_device = lambda tree: jax.tree.map(
       lambda leaf: jax.ShapeDtypeStruct((len(devices), *leaf.shape), leaf.dtype), tree)
-  args = (per_device(state), benchmark.synthetic_batch(config, len(devices)),
+  args = (per_device(state), benchmarking.synthetic_batch(config, len(devices)),
           per_device(predictor_variables))
-  return benchmark.iteration_flops(step_config, devices, args)
+  return benchmarking.iteration_flops(step_config, devices, args)
 
 
 def test_iteration_flops_count_every_critic_update():
@@ -54,8 +54,8 @@ def test_iteration_flops_are_summed_over_devices():
 def test_an_online_simulation_case_times_the_step_that_simulates_its_batch():
   given = tiny_case()
   simulated = tiny_case(**{'data.online_simulation': True})
-  config = benchmark.case_config(simulated)
-  batch = benchmark.synthetic_batch(config, num_devices=1)
+  config = benchmarking.case_config(simulated)
+  batch = benchmarking.synthetic_batch(config, num_devices=1)
   assert batch['events'].tolist() == [[config.data.num_examples + i for i in range(8)]]
   assert lowered_flops(simulated) > lowered_flops(given)  # the simulator runs in the step
 
@@ -65,7 +65,7 @@ def test_a_report_leaves_out_the_tables_of_kinds_it_did_not_measure():
   result = {'compile_seconds': 1.0, 'seconds_per_iteration': 0.5, 'images_per_second': 16.0,
             'flops_per_iteration': 1e9, 'flops_per_second': 2e9, 'image_shape': [43, 43, 1],
             'memory_bytes_per_device': 2 ** 20, 'allocator_peak_bytes': None, 'device': 'cpu'}
-  text = benchmark.report([(tiny_case(), result)], 'test machine', 'python -m x')
+  text = benchmarking.report([(tiny_case(), result)], 'test machine', 'python -m x')
   assert '| ctgan_paper | batch |' in text and 'generator of' not in text
 
 
@@ -75,7 +75,7 @@ def test_generation_flops_match_the_closed_form_of_its_layers():
   # multiply-adds of kernel taps that fall inside the zero-padded image: 3 * side - 2 of the
   # 3 * side (output, tap) pairs along each axis.
   widths = {'model.generator_base_shape': (3, 3, 32), 'model.generator_features': (32, 32, 32, 1)}
-  result = benchmark.measure_generation(tiny_case('generate', 4, **widths), repeats=1)
+  result = benchmarking.measure_generation(tiny_case('generate', 4, **widths), repeats=1)
   dense = 2 * (8 + 4) * 3 * 3 * 32  # latent 8 + telescope label vector 4 -> 288
   convs = sum(2 * (3 * side - 2) ** 2 * cin * cout
               for side, cin, cout in ((6, 32, 32), (12, 32, 32), (24, 32, 32), (48, 32, 1)))
@@ -85,26 +85,26 @@ def test_generation_flops_match_the_closed_form_of_its_layers():
 
 @pytest.mark.parametrize('size', [32, 64, 128])
 def test_dcgan_at_each_size_builds_that_size(size):
-  config = benchmark.case_config(
-      benchmark.Case('generate', benchmark.DCGAN, 2, overrides=benchmark.dcgan_at(size)))
+  config = benchmarking.case_config(
+      benchmarking.Case('generate', benchmarking.DCGAN, 2, overrides=benchmarking.dcgan_at(size)))
   generator, _ = assembly.build_networks(config)
   shapes = jax.eval_shape(lambda: generator.init_with_output(
       jax.random.key(0), jax.numpy.zeros((2, 100)), jax.numpy.zeros((2, 0)), train=False))
   assert shapes[0].shape == (2, size, size, 3)
   if size == 64:  # the DCGAN's own widths
-    dcgan = benchmark.case_config(benchmark.Case('generate', benchmark.DCGAN, 2)).model
+    dcgan = benchmarking.case_config(benchmarking.Case('generate', benchmarking.DCGAN, 2)).model
     assert config.model.generator_features == tuple(dcgan.generator_features)
     assert config.model.critic_features == tuple(dcgan.critic_features)
 
 
 @pytest.mark.parametrize('backend,count', [('cpu', 4), ('gpu', 1), ('gpu', 8)])
-@pytest.mark.parametrize('name', benchmark.PLANS)
+@pytest.mark.parametrize('name', benchmarking.PLANS)
 def test_every_planned_case_is_a_valid_config(name, backend, count):
-  cases = benchmark.plan(name, backend, count)
+  cases = benchmarking.plan(name, backend, count)
   for case in cases:
-    assert benchmark.Case.from_json(case.to_json()) == case
+    assert benchmarking.Case.from_json(case.to_json()) == case
     if case.kind != 'matmul':
-      config = benchmark.case_config(case)
+      config = benchmarking.case_config(case)
       train.check_config(config, case.num_devices)
       assert case.num_devices <= max(count, 4)
   assert any(case.kind == 'matmul' for case in cases)
@@ -112,29 +112,30 @@ def test_every_planned_case_is_a_valid_config(name, backend, count):
 
 @pytest.mark.parametrize('backend,count', [('cpu', 4), ('gpu', 8)])
 def test_the_dcgan_plan_is_the_standard_plans_matmul_and_dcgan_cases(backend, count):
-  expected = [case for case in benchmark.plan('standard', backend, count)
-              if case.kind == 'matmul' or case.experiment == benchmark.DCGAN]
-  assert benchmark.plan('dcgan', backend, count) == expected
+  expected = [case for case in benchmarking.plan('standard', backend, count)
+              if case.kind == 'matmul' or case.experiment == benchmarking.DCGAN]
+  assert benchmarking.plan('dcgan', backend, count) == expected
 
 
 @pytest.mark.parametrize('backend', ['cpu', 'gpu'])
 def test_the_bfloat16_plan_measures_every_case_in_both_dtypes(backend):
-  cases = benchmark.plan('bfloat16', backend, 1)
+  cases = benchmarking.plan('bfloat16', backend, 1)
   measured = {}
   for case in cases:
     dtype = case.overrides.get('train.dtype', case.overrides.get('dtype'))
     measured.setdefault((case.kind, case.experiment), []).append(dtype)
-  assert set(measured) == {('matmul', ''), ('train', benchmark.PAPER), ('train', benchmark.DCGAN),
-                           ('generate', benchmark.PAPER), ('generate', benchmark.DCGAN)}
+  assert set(measured) == {('matmul', ''), ('train', benchmarking.PAPER),
+                           ('train', benchmarking.DCGAN), ('generate', benchmarking.PAPER),
+                           ('generate', benchmarking.DCGAN)}
   assert all(sorted(dtypes) == ['bfloat16', 'float32'] for dtypes in measured.values())
 
 
 def test_plan_runs_each_case_in_a_child_and_records_the_newest_entry(tmp_path):
-  cases = [benchmark.Case('matmul', batch_size=64, overrides={'dtype': 'float32'}),
+  cases = [benchmarking.Case('matmul', batch_size=64, overrides={'dtype': 'float32'}),
            tiny_case(batch_size=8, num_devices=2, varies='devices'),
            tiny_case('generate', 16),
            tiny_case(batch_size=7, num_devices=2)]  # 7 does not split over 2 devices: fails
-  results = benchmark.run_plan(cases, repeats=1, backend='cpu')
+  results = benchmarking.run_plan(cases, repeats=1, backend='cpu')
   matmul, trained, generated, failed = (result for _, result in results)
   assert matmul['flops_per_second'] == pytest.approx(2 * 64 ** 3 / matmul['seconds'])
   assert trained['images_per_second'] == pytest.approx(8 / trained['seconds_per_iteration'])
@@ -146,7 +147,7 @@ def test_plan_runs_each_case_in_a_child_and_records_the_newest_entry(tmp_path):
 
   path = tmp_path / 'BENCHMARKS.md'
   path.write_text('# Benchmarks\n\nPreamble.\n\n## older entry\n\nold\n')
-  benchmark.record(str(path), benchmark.report(results, 'test machine', 'python -m x'))
+  benchmarking.record(str(path), benchmarking.report(results, 'test machine', 'python -m x'))
   text = path.read_text()
   assert text.index('Preamble.') < text.index('`jaxgan.benchmark` on test machine') < text.index(
       '## older entry')

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
-from jaxgan import generate
+from jaxgan import camera as camera_lib
+from jaxgan import checkpoint
+from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import steps
 from jaxgan import train
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 
@@ -69,13 +71,13 @@ def test_the_generator_compiles_once_per_architecture_and_batch_size():
   state = assembly.initial_state(config, (43, 43, 1))
   compiles = []
   for _ in range(3):
-    generator = generate.TrainedGenerator(
+    generator = checkpoint.TrainedGenerator(
         workdir='', module=assembly.build_networks(config)[0], variables=state.sampling_variables,
         latent_dim=config.model.latent_dim, label_dim=labels_lib.LABEL_DIM,
         normalisation=pipeline.Normalisation(1.0, 'asinh'), image_shape=(43, 43, 1),
-        pixel_size_deg=0.1, step=0, ema=False)
+        camera=camera_lib.Camera(0.1, 6.0, 3.0), step=0, ema=False)
     before = events.count(BACKEND_COMPILE)
-    generate._compiled_generate(generator, jax.random.key(0), batch_size=4)
+    generation._compiled_generate(generator, jax.random.key(0), batch_size=4)
     compiles.append(events.count(BACKEND_COMPILE) - before)
   assert compiles[0] >= 1
   assert compiles[1:] == [0, 0]

@@ -3,13 +3,16 @@
 import logging
 import pathlib
 
+import jax
 import ml_collections
 import numpy as np
 from PIL import Image
 import pytest
 
+from jaxgan import camera as camera_lib
 from jaxgan.data import dataset
 from jaxgan.data import pilots
+from jaxgan.data import toy_iact
 
 
 def _data_config(name: str, **overrides) -> ml_collections.ConfigDict:
@@ -134,3 +137,20 @@ def test_in_memory_hold_out_is_the_last_fraction():
     np.testing.assert_array_equal(split.labels['mode'], modes[rows], strict=True)
   with pytest.raises(ValueError, match='leaves an empty split of 40 examples'):
     _load('gaussian_ring', num_examples=40, validation_fraction=0.01)
+
+
+def test_entries_describe_their_camera_and_simulator():
+  """The simulated camera follows `data.toy_iact`; the pilots have none; only the simulator's
+  data can be simulated during training, and it draws the events of `data.seed`'s stream."""
+  toy = toy_iact.default_config()
+  toy.update(pixel_size_deg=0.15, tailcut_picture_pe=7.0, tailcut_boundary_pe=2.5, chunk_size=4)
+  config = _data_config('toy_iact', toy_iact=toy, seed=3)
+  assert dataset.camera_of(config) == camera_lib.Camera(0.15, 7.0, 2.5)
+  assert dataset.camera_of(_data_config('digits')) is None
+  assert dataset.camera_of(_data_config('gaussian_ring')) is None
+  images, labels = dataset.simulator_of(config)(jax.numpy.arange(2, 4))
+  expected_images, expected_labels = toy_iact.simulate(jax.random.key(3), 4, toy)
+  np.testing.assert_allclose(images, expected_images[2:], atol=1e-4)
+  np.testing.assert_array_equal(labels['energy'], expected_labels['energy'][2:])
+  with pytest.raises(ValueError, match=r"data.name='digits' cannot be simulated.*\['toy_iact'\]"):
+    dataset.simulator_of(_data_config('digits'))

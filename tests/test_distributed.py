@@ -58,6 +58,7 @@ def test_bad_flags_are_refused(mode, flags, message):
     distributed.initialize_arguments(mode, *flags, {})
 
 
+@pytest.mark.fast
 def test_main_refuses_some_of_the_three_flags(tmp_path):
   result = subprocess.run(
       [sys.executable, '-m', 'jaxgan.main', '--config=experiments/ctgan.py',

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from jaxgan import camera as camera_lib
 from jaxgan.data import dl1
 from jaxgan.data import hdf5
 
@@ -114,7 +115,8 @@ def test_command_line_converts_images_and_labels(square, tmp_path):
   path, charges, pix_x, pix_y = square
   output = str(tmp_path / 'out.h5')
   command = [sys.executable, '-m', 'jaxgan.data.dl1', f'--input={path}', f'--input={path}',
-             f'--output={output}', f'--telescope={TELESCOPE}', '--chunk_events=2']
+             f'--output={output}', f'--telescope={TELESCOPE}', '--chunk_events=2',
+             '--tailcut_pe=8,4.5']
   done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   assert done.returncode == 0, done.stderr
@@ -131,6 +133,8 @@ def test_command_line_converts_images_and_labels(square, tmp_path):
   assert metadata['source'] == 'ctapipe_dl1'
   assert metadata['provenance']['inputs'] == [path, path]
   assert metadata['provenance']['mapper'] == 'grid'
+  assert hdf5.read_camera(output, camera_lib.Camera(1.0, 1.0, 1.0)) == (
+      pytest.approx(0.1), 8.0, 4.5)  # the levels given, stored with the images
 
 
 def _drop(name: str):
@@ -212,6 +216,7 @@ def test_hexagonal_camera_through_a_dl1_data_handler_mapper(tmp_path):
   output = str(tmp_path / 'out.h5')
   dl1.convert([path], output, TELESCOPE)  # auto: OversamplingMapper
   split, pixel = hdf5.read(output), hdf5.read_metadata(output)['pixel_size_deg']
+  assert hdf5.read_camera(output, camera_lib.Camera(1.0, 1.0, 1.0))[1:] == (6.0, 3.0)  # MAGIC's
   image = split.images[0, ..., 0]
   assert image.sum() == pytest.approx(100.0, rel=1e-5)
   centre = (np.array(image.shape) - 1) / 2

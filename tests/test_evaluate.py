@@ -13,19 +13,22 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
-from jaxgan import evaluate
-from jaxgan import generate
+from jaxgan import camera as camera_lib
+from jaxgan import checkpoint
+from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
+from jaxgan.evaluation import judge as judge_lib
 from jaxgan.evaluation import metrics as metrics_lib
+from jaxgan.evaluation import telescope
 from tests.helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM = 24  # generated images: at least evaluate.MIN_IMAGES, fewer than the 32 validation ones
+NUM = 24  # generated images: at least telescope.MIN_IMAGES, fewer than the 32 validation ones
 JUDGE_STEPS = 2
 # Undefined when no generated image keeps light after cleaning (a one-step generator's do not).
 MAY_BE_NULL = ('hillas_w1_', 'response_')
@@ -49,12 +52,13 @@ def evaluated(tmp_path_factory):
 def setting(evaluated):
   """The simulated validation images and labels, the (saved) judge and the camera."""
   workdir = evaluated[0]
-  config = generate.load_config(workdir)
-  generator = generate.load_generator(workdir)
+  config = checkpoint.load_config(workdir)
+  generator = checkpoint.load_generator(workdir)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
-  judge = evaluate.load_judge(config, workdir, data)
-  camera = evaluate.Camera(generator.pixel_size_deg, config.data.toy_iact.tailcut_picture_pe,
-                           config.data.toy_iact.tailcut_boundary_pe)
+  judge = judge_lib.load_judge(config, workdir, data)
+  camera = camera_lib.Camera(0.1, config.data.toy_iact.tailcut_picture_pe,
+                             config.data.toy_iact.tailcut_boundary_pe)
+  assert generator.camera == camera
   return np.asarray(data.validation.images), data.validation.labels, judge, camera
 
 
@@ -65,7 +69,7 @@ def test_command_line_writes_every_file(evaluated):
   assert {'metrics.json', 'summary.md', 'histograms.png', 'response.png', 'generated.h5',
           'judge'} <= set(os.listdir(directory))
   summary = open(os.path.join(directory, 'summary.md')).read()
-  for name, meaning in evaluate.METRICS.items():
+  for name, meaning in telescope.METRICS.items():
     assert f'| {name} |' in summary and meaning in summary
 
 
@@ -77,9 +81,9 @@ def test_every_metric_is_there_and_the_judge_is_reused(evaluated, monkeypatch):
     raise AssertionError('the saved judge should have been loaded')
 
   monkeypatch.setattr(predictor_training, 'train_predictor', retrain)
-  result = evaluate.evaluate(workdir, num=NUM, judge_steps=JUDGE_STEPS)
+  result = telescope.evaluate_run(workdir, num=NUM, judge_steps=JUDGE_STEPS)
   assert result == json.load(open(os.path.join(workdir, 'eval', 'metrics.json')))
-  assert list(result['metrics']) == list(evaluate.METRICS)
+  assert list(result['metrics']) == list(telescope.METRICS)
   for name, value in result['metrics'].items():
     if value is None:
       assert name.startswith(MAY_BE_NULL), name
@@ -96,14 +100,14 @@ def test_every_metric_is_there_and_the_judge_is_reused(evaluated, monkeypatch):
 
 def test_simulated_against_itself_is_perfect_and_a_shift_is_seen(setting):
   simulated, labels, judge, camera = setting
-  same = evaluate.compare(simulated, simulated, labels, judge, camera).metrics
-  shifted = evaluate.compare(1.5 * np.roll(simulated, 4, axis=2), simulated, labels, judge,
-                             camera).metrics
+  same = telescope.compare(simulated, simulated, labels, judge, camera).metrics
+  shifted = telescope.compare(1.5 * np.roll(simulated, 4, axis=2), simulated, labels, judge,
+                              camera).metrics
   assert abs(same['frechet_distance']) < 1e-9 and abs(same['frechet_distance_infinity']) < 1e-3
   assert abs(same['c2st_auc'] - 0.5) < 0.1
   assert same['hillas_w1_mean'] == 0 and same['diversity_ratio_mean'] == pytest.approx(1)
   assert same['judge_accuracy_generated'] == same['judge_accuracy_simulated']
-  assert all(same[f'response_{name}_chi2'] == 0 for name in evaluate.RESPONSE_NAMES)
+  assert all(same[f'response_{name}_chi2'] == 0 for name in telescope.RESPONSE_NAMES)
   assert shifted['frechet_distance'] > 1e3 * abs(same['frechet_distance']) + 1e-4
   assert shifted['c2st_auc'] > 0.8
   assert shifted['hillas_w1_mean'] > 0.5
@@ -113,23 +117,23 @@ def test_simulated_against_itself_is_perfect_and_a_shift_is_seen(setting):
 def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
   workdir = evaluated[0]
   with pytest.raises(FileNotFoundError, match='no such run directory'):
-    evaluate.evaluate(str(tmp_path / 'missing'))
-  with pytest.raises(ValueError, match=f'num=5: give {evaluate.MIN_IMAGES} to 32'):
-    evaluate.evaluate(workdir, num=5)
+    telescope.evaluate_run(str(tmp_path / 'missing'))
+  with pytest.raises(ValueError, match=f'num=5: give {telescope.MIN_IMAGES} to 32'):
+    telescope.evaluate_run(workdir, num=5)
   untrained = tmp_path / 'untrained'
   untrained.mkdir()
   for name in ('config.json', 'dataset.json'):
     shutil.copy(os.path.join(workdir, name), untrained / name)
   with pytest.raises(FileNotFoundError, match='no checkpoint'):
-    evaluate.evaluate(str(untrained))
+    telescope.evaluate_run(str(untrained))
   saved = json.load(open(untrained / 'config.json'))
   saved['data']['name'] = 'digits'
   json.dump(saved, open(untrained / 'config.json', 'w'))
   with pytest.raises(ValueError, match='telescope images only'):
-    evaluate.evaluate(str(untrained))
+    telescope.evaluate_run(str(untrained))
   simulated, labels, judge, camera = setting
   with pytest.raises(ValueError, match='as many of each'):
-    evaluate.compare(simulated[:30], simulated, labels, judge, camera)
+    telescope.compare(simulated[:30], simulated, labels, judge, camera)
 
 
 def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
@@ -143,7 +147,7 @@ def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
   assert [row['step'] for row in rows] == [2, 3]  # every 2 steps, and at the last one
   assert os.path.isdir(os.path.join(workdir, 'eval', 'judge'))
   for name in rows[-1]:
-    assert name == 'step' or name.removeprefix('eval_') in evaluate.METRICS, name
+    assert name == 'step' or name.removeprefix('eval_') in telescope.METRICS, name
   assert {'eval_judge_accuracy_generated', 'eval_frechet_distance',
           'eval_c2st_auc'} <= set(rows[-1])
   # The final critic estimate, recomputed directly from the networks.
@@ -153,7 +157,7 @@ def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
   normalisation = pipeline.Normalisation(facts['image_scale'], facts['transform'])
   labels = {name: values[:NUM] for name, values in validation.labels.items()}
   vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)
-  z = generate.latents(jax.random.key(3), jnp.arange(NUM), config.model.latent_dim)
+  z = generation.latents(jax.random.key(3), jnp.arange(NUM), config.model.latent_dim)
   fake = generator.apply(state.sampling_variables, z, vector, train=False)
   real = normalisation.forward(np.asarray(validation.images[:NUM]))
   critic_variables = {'params': state.critic_params, 'batch_stats': state.critic_batch_stats}
@@ -168,8 +172,8 @@ def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
 @pytest.mark.fast
 def test_evaluation_during_training_is_checked_before_training(tmp_path):
   config = tiny_config()
-  config.eval.every, config.eval.num = 1, evaluate.MIN_IMAGES - 1
-  with pytest.raises(ValueError, match=f'eval.num must be >= {evaluate.MIN_IMAGES}'):
+  config.eval.every, config.eval.num = 1, telescope.MIN_IMAGES - 1
+  with pytest.raises(ValueError, match=f'eval.num must be >= {telescope.MIN_IMAGES}'):
     train.train_and_evaluate(config, str(tmp_path))
   config = tiny_config()
   config.data.name, config.model.conditioning, config.eval.every = 'digits', 'cgan', 1
@@ -186,5 +190,18 @@ def test_response_chi2_is_the_mean_squared_pull_over_the_defined_bins():
 
   generated = curve([1.0, 2.0, np.nan, 4.0], [0.3, 0.4, 0.1, np.nan])
   simulated = curve([1.5, 2.0, 3.0, 1.0], [0.4, 0.3, 0.1, 0.5])
-  assert evaluate.response_chi2(generated, simulated) == pytest.approx(0.5)
-  assert math.isnan(evaluate.response_chi2(curve([np.nan] * 4, [1.0] * 4), simulated))
+  assert telescope.response_chi2(generated, simulated) == pytest.approx(0.5)
+  assert math.isnan(telescope.response_chi2(curve([np.nan] * 4, [1.0] * 4), simulated))
+
+
+@pytest.mark.fast
+def test_the_judge_is_the_runs_predictor_with_the_next_seed_and_its_batches_join_up(tmp_path):
+  config = tiny_config()
+  judge = judge_lib.judge_config(config, str(tmp_path), num_steps=3)
+  assert (judge.seed, judge.num_steps) == (config.predictor.seed + 1, 3)
+  assert judge.checkpoint == str(tmp_path / 'eval' / 'judge')
+  assert judge.stage_widths == config.predictor.stage_widths
+  x, y = np.arange(14.0).reshape(7, 2), np.arange(7.0)
+  joined = judge_lib.batched(lambda a, b: {'sum': a[:, 0] + b, 'rows': a}, 3, x, y)
+  np.testing.assert_array_equal(joined['sum'], x[:, 0] + y)
+  np.testing.assert_array_equal(joined['rows'], x)

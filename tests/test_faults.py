@@ -12,10 +12,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from absl import flags
 
 from jaxgan import checkpoint
-from jaxgan import generate
 from jaxgan import main as main_lib
 from jaxgan import train
 from jaxgan.data import pipeline
@@ -76,13 +74,13 @@ def test_nan_in_the_data_stops_naming_the_step_and_saves_nothing_of_it(tmp_path,
   assert checkpoint_steps(workdir) == [2]
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     assert [json.loads(line)['step'] for line in f] == [1]  # nothing written after the NaN
-  _, state, _ = generate.restore_state(workdir, 2)
+  _, state, _ = checkpoint.restore_state(workdir, 2)
   assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state))
 
 
 def test_skip_mode_drops_the_updates_of_a_nan_batch_and_counts_them(
     tmp_path, monkeypatch, straight):
-  _, before, _ = generate.restore_state(straight[0], 2)  # 'skip' changes nothing finite
+  _, before, _ = checkpoint.restore_state(straight[0], 2)  # 'skip' changes nothing finite
   at_step(monkeypatch, 2, poison)
   after = train.train_and_evaluate(fault_config(num_steps=3, nonfinite='skip'),
                                    str(tmp_path / 'three_steps'))
@@ -117,12 +115,11 @@ def test_main_exits_with_the_signal_status_after_a_preemption(monkeypatch, tmp_p
     raise train.Preempted(3, signal.SIGTERM)
 
   monkeypatch.setattr(train, 'train_and_evaluate', preempted)
-  flags.FLAGS(['jaxgan.main', '--config=experiments/ctgan.py', f'--workdir={tmp_path}'])
-  try:
-    with pytest.raises(SystemExit) as exit_info:
-      main_lib.main(['jaxgan.main'])
-  finally:
-    flags.FLAGS.unparse_flags()
+  values = {'config': fault_config(), 'workdir': str(tmp_path), 'allow_config_change': False,
+            'distributed': 'auto', 'coordinator': None, 'num_processes': None,
+            'process_id': None}
+  with pytest.raises(SystemExit) as exit_info:
+    main_lib.main(values)
   assert exit_info.value.code == 128 + signal.SIGTERM
 
 
@@ -137,7 +134,7 @@ def damage(workdir, step):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, straight):
   workdir = str(tmp_path / 'run')
   shutil.copytree(straight[0], workdir)
-  _, at_two, _ = generate.restore_state(workdir, 2)
+  _, at_two, _ = checkpoint.restore_state(workdir, 2)
   damage(workdir, 4)
   restorer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), max_to_keep=3)
   try:

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from jaxgan import assembly
-from jaxgan import generate
+from jaxgan import camera as camera_lib
+from jaxgan import checkpoint
+from jaxgan import generation
+from jaxgan import labels as labels_lib
 from jaxgan import train
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from tests.helpers import tiny_config
 
@@ -39,21 +41,21 @@ def labels_file(run, tmp_path_factory):
   _, config, _ = run
   validation = data_lib.load_splits(config.data)[1].take(np.arange(10))
   path = str(tmp_path_factory.mktemp('labels') / 'validation.h5')
-  hdf5.write(path, validation.images, validation.labels, pixel_size_deg=0.1,
+  hdf5.write(path, validation.images, validation.labels, camera=camera_lib.Camera(0.1, 6.0, 3.0),
              provenance={'test': 'labels'}, source='toy_iact')
   return path
 
 
 def drawn_labels(config, num=10):
-  return generate.draw_labels(generate.training_labels(config), num, seed=0)
+  return generation.draw_labels(generation.training_labels(config), num, seed=0)
 
 
 def test_labels_file_gives_exactly_its_labels_in_the_format(run, labels_file, tmp_path):
   workdir = run[0]
   output = str(tmp_path / 'generated.h5')
-  stats = generate.generate_to_file(generate.load_generator(workdir), output,
-                                    generate.file_labels(labels_file), batch_size=4, seed=0,
-                                    label_source={'file': labels_file})
+  stats = generation.generate_to_file(checkpoint.load_generator(workdir), output,
+                                      generation.file_labels(labels_file), batch_size=4, seed=0,
+                                      label_source={'file': labels_file})
   hdf5.validate(output)
   generated, source = hdf5.read(output), hdf5.read(labels_file)
   for name in labels_lib.LABEL_KEYS:
@@ -62,7 +64,7 @@ def test_labels_file_gives_exactly_its_labels_in_the_format(run, labels_file, tm
   assert np.isfinite(generated.images).all()
   metadata = hdf5.read_metadata(output)
   assert (metadata['source'], metadata['image_shape'], metadata['pixel_size_deg']) == (
-      generate.SOURCE, (43, 43, 1), 0.1)
+      generation.SOURCE, (43, 43, 1), 0.1)
   provenance = metadata['provenance']['generator']
   assert provenance['workdir'] == os.path.abspath(workdir)
   assert (provenance['step'], provenance['seed'], provenance['ema']) == (1, 0, True)
@@ -78,8 +80,8 @@ def test_output_does_not_depend_on_the_batch_size(run, tmp_path):
   images = {}
   for batch_size, seed in ((3, 0), (7, 0), (7, 1)):
     output = str(tmp_path / f'{batch_size}_{seed}.h5')
-    generate.generate_to_file(generate.load_generator(workdir), output, labels,
-                              batch_size=batch_size, seed=seed)
+    generation.generate_to_file(checkpoint.load_generator(workdir), output, labels,
+                                batch_size=batch_size, seed=seed)
     images[batch_size, seed] = hdf5.read(output).images
   np.testing.assert_array_equal(images[3, 0], images[7, 0])
   assert not np.allclose(images[7, 0], images[7, 1])
@@ -89,9 +91,10 @@ def test_the_ema_generator_is_used(run, tmp_path):
   workdir, config, state = run
   labels = drawn_labels(config, num=6)
   output = str(tmp_path / 'generated.h5')
-  generate.generate_to_file(generate.load_generator(workdir), output, labels, batch_size=6, seed=0)
+  generation.generate_to_file(checkpoint.load_generator(workdir), output, labels, batch_size=6,
+                              seed=0)
   generator, _ = assembly.build_networks(config)
-  z = generate.latents(jax.random.key(0), jnp.arange(6), config.model.latent_dim)
+  z = generation.latents(jax.random.key(0), jnp.arange(6), config.model.latent_dim)
   vector = labels_lib.label_vector(labels, labels_lib.TELESCOPE)
   facts = json.load(open(os.path.join(workdir, 'dataset.json')))
   normalisation = pipeline.Normalisation(facts['image_scale'], facts['transform'])
@@ -108,7 +111,7 @@ def test_a_run_named_by_a_relative_path_is_restored(run, monkeypatch):
   """As `--workdir=runs/ctgan` names it (Orbax itself takes absolute paths only)."""
   workdir, _, state = run
   monkeypatch.chdir(os.path.dirname(workdir))
-  generator = generate.load_generator(os.path.basename(workdir))
+  generator = checkpoint.load_generator(os.path.basename(workdir))
   assert generator.step == int(state.step)
 
 
@@ -125,7 +128,7 @@ def test_command_line_draws_filtered_training_labels(run, tmp_path):
   assert len(generated) == 12
   assert (generated.labels['particletype'] == 1).all()
   assert ((generated.labels['energy'] >= 0) & (generated.labels['energy'] <= 1)).all()
-  assert set(generated.labels['energy']) <= set(generate.training_labels(config)['energy'])
+  assert set(generated.labels['energy']) <= set(generation.training_labels(config)['energy'])
   source = hdf5.read_metadata(output)['provenance']['generator']['label_source']
   assert (source['num'], source['particle'], source['energy_max']) == (12, 'gamma', 1.0)
 
@@ -150,48 +153,48 @@ def test_command_line_refuses_conflicting_flags(run, tmp_path):
 @pytest.mark.fast
 def test_check_request_names_the_problem(request_args, message):
   with pytest.raises(ValueError, match=message):
-    generate.check_request(*request_args)
+    generation.check_request(*request_args)
 
 
 def test_filters_that_leave_no_label_fail_clearly(run):
-  labels = generate.training_labels(run[1])
-  only_gammas = generate.filter_labels(labels, particle='gamma', energy_max=1.0)
+  labels = generation.training_labels(run[1])
+  only_gammas = generation.filter_labels(labels, particle='gamma', energy_max=1.0)
   assert (only_gammas['particletype'] == 1).all() and (only_gammas['energy'] <= 1.0).all()
   with pytest.raises(ValueError, match='no label left'):
-    generate.filter_labels(labels, particle='proton', energy_min=5.0)
+    generation.filter_labels(labels, particle='proton', energy_min=5.0)
 
 
 def test_bad_runs_and_label_files_fail_clearly(run, tmp_path):
   workdir = run[0]
   with pytest.raises(FileNotFoundError, match='no such run directory'):
-    generate.load_generator(str(tmp_path / 'missing'))
+    checkpoint.load_generator(str(tmp_path / 'missing'))
   untrained = tmp_path / 'untrained'
   untrained.mkdir()
   for name in ('config.json', 'dataset.json'):
     shutil.copy(os.path.join(workdir, name), untrained / name)
   with pytest.raises(FileNotFoundError, match='no checkpoint'):
-    generate.load_generator(str(untrained))
+    checkpoint.load_generator(str(untrained))
   with pytest.raises(ValueError, match=r'no checkpoint at step 7; available: \[1\]'):
-    generate.load_generator(workdir, step=7)
+    checkpoint.load_generator(workdir, step=7)
   labels = drawn_labels(run[1], num=4)
   labels['direction'] = labels['direction'][:, 0]
   with pytest.raises(ValueError, match=r"'direction' of shape \(4,\), expected \(4, 2\)"):
-    generate.generate_to_file(generate.load_generator(workdir), str(tmp_path / 'x.h5'), labels,
-                              batch_size=4, seed=0)
+    generation.generate_to_file(checkpoint.load_generator(workdir), str(tmp_path / 'x.h5'),
+                                labels, batch_size=4, seed=0)
   (tmp_path / 'labels.h5').write_text('not hdf5')
   with pytest.raises(ValueError, match='not an HDF5 file'):
-    generate.file_labels(str(tmp_path / 'labels.h5'))
+    generation.file_labels(str(tmp_path / 'labels.h5'))
 
 
 def test_non_telescope_runs_are_refused_and_old_configs_take_defaults(run, tmp_path):
   saved = json.load(open(os.path.join(run[0], 'config.json')))
   del saved['model']['spectral_norm']
   json.dump(saved, open(tmp_path / 'config.json', 'w'))
-  assert generate.load_config(str(tmp_path)).model.spectral_norm == 'none'
+  assert checkpoint.load_config(str(tmp_path)).model.spectral_norm == 'none'
   saved['data']['name'] = 'digits'
   json.dump(saved, open(tmp_path / 'config.json', 'w'))
   with pytest.raises(ValueError, match='telescope images only'):
-    generate.load_config(str(tmp_path))
+    checkpoint.load_config(str(tmp_path))
 
 
 def test_a_failed_generation_leaves_no_file(run, tmp_path):
@@ -200,6 +203,6 @@ def test_a_failed_generation_leaves_no_file(run, tmp_path):
   labels['particletype'] = np.full(4, 2, np.int32)  # not a particle type
   output = tmp_path / 'generated.h5'
   with pytest.raises(ValueError, match='not a particle type'):
-    generate.generate_to_file(generate.load_generator(workdir), str(output), labels,
-                              batch_size=4, seed=0)
+    generation.generate_to_file(checkpoint.load_generator(workdir), str(output), labels,
+                                batch_size=4, seed=0)
   assert not os.listdir(tmp_path)

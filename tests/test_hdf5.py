@@ -5,6 +5,7 @@ numpy arrays they were written from; reads are counted by wrapping `h5py.Dataset
 and broken files are made by editing valid ones with h5py directly.
 """
 
+import logging
 import os
 import re
 import subprocess
@@ -16,14 +17,16 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data import dataset
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pipeline
 from jaxgan.data import toy_iact
 
 NUM, SHAPE, CHUNK = 300, (6, 5, 1), 16
 PROVENANCE = {'simulator': 'test', 'seed': 7, 'config': {'a': 1.5, 'b': [1, 2]}}
+CAMERA = camera_lib.Camera(pixel_size_deg=0.1, picture=6.0, boundary=3.0)
 
 
 def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -37,7 +40,7 @@ def _example() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def _write(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None:
-  hdf5.write(path, images, labels, pixel_size_deg=0.1, provenance=PROVENANCE, source='test',
+  hdf5.write(path, images, labels, camera=CAMERA, provenance=PROVENANCE, source='test',
              chunk_images=CHUNK)
 
 
@@ -50,7 +53,7 @@ def _write_gzip(path, images: np.ndarray, labels: dict[str, np.ndarray]) -> None
 
 
 def _writer(path):
-  return hdf5.append_writer(path, SHAPE, pixel_size_deg=0.1, provenance=PROVENANCE,
+  return hdf5.append_writer(path, SHAPE, camera=CAMERA, provenance=PROVENANCE,
                             source='test', chunk_images=CHUNK)
 
 
@@ -99,7 +102,7 @@ def test_round_trip_is_exact(example):
   _assert_split_equal(hdf5.read(path), images, labels)
   assert hdf5.read_metadata(path) == {
       'format_version': 1, 'pixel_size_deg': 0.1, 'image_shape': SHAPE, 'source': 'test',
-      'provenance': PROVENANCE}
+      'provenance': PROVENANCE, 'tailcut_picture_pe': 6.0, 'tailcut_boundary_pe': 3.0}
   with h5py.File(path, 'r') as f:
     assert f.attrs['format'] == hdf5.FORMAT == 'jaxgan-iact'
     assert f['images'].chunks == (CHUNK,) + SHAPE and f['images'].compression is None
@@ -365,6 +368,12 @@ BAD_FILES = {  # case: (edit, dataset or attribute named, problem in the message
     'image_shape mismatch': (_set_attribute('image_shape', np.array([5, 6, 1])), 'image_shape',
                              'says (5, 6, 1)'),
     'provenance not JSON': (_set_attribute('provenance', '{seed: 1'), 'provenance', 'JSON'),
+    'one tailcut level': (lambda f: f.attrs.__delitem__('tailcut_boundary_pe'),
+                          'tailcut_boundary_pe', 'missing'),
+    'negative picture level': (_set_attribute('tailcut_picture_pe', -1.0), 'tailcut_picture_pe',
+                               '>= 0'),
+    'boundary above picture': (_set_attribute('tailcut_boundary_pe', 7.0), 'tailcut_boundary_pe',
+                               'above the picture level 6.0'),
 }
 
 
@@ -384,6 +393,36 @@ def test_bad_file_is_refused_with_one_clear_message(example, case, monkeypatch):
     assert message.startswith(f'{path}: ') and f"'{name}'" in message and problem in message
   with open(path, 'rb') as f:
     assert f.read() == content  # reading lost nothing
+
+
+def _hdf5_config(path) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({'name': 'hdf5', 'path': str(path)})
+
+
+def test_a_file_gives_its_own_camera(tmp_path):
+  """Pixel size and cleaning levels other than the toy telescope's come back from the file, as
+  its dataset entry's camera."""
+  path, camera = str(tmp_path / 'split.h5'), camera_lib.Camera(0.17, 9.5, 4.25)
+  images, labels = _example()
+  hdf5.write(path, images, labels, camera=camera, provenance=PROVENANCE, source='test')
+  assert hdf5.read_camera(path, CAMERA) == camera
+  assert dataset.camera_of(_hdf5_config(path)) == camera
+
+
+def test_a_file_without_tailcut_levels_falls_back_with_a_warning(example, caplog):
+  """Another writer's file without the levels: the default's levels, the file's pixel size."""
+  path, _, _ = example
+  with h5py.File(path, 'r+') as f:
+    f.attrs['pixel_size_deg'] = 0.2
+    for name in hdf5.TAILCUT_ATTRIBUTES:
+      del f.attrs[name]
+  hdf5.validate(path)
+  with caplog.at_level(logging.WARNING):
+    camera = dataset.camera_of(_hdf5_config(path))
+  assert camera == camera_lib.Camera(0.2, 6.0, 3.0)  # the toy telescope's levels
+  assert any('has no tailcut levels' in record.getMessage() and path in record.getMessage()
+             for record in caplog.records if record.levelno == logging.WARNING)
+  assert hdf5.read_camera(path, camera_lib.Camera(0.1, 5.0, 2.0)) == (0.2, 5.0, 2.0)
 
 
 def test_missing_or_foreign_file_is_refused(tmp_path):
@@ -431,7 +470,8 @@ def test_bad_input_is_refused_by_write(tmp_path, case):
 def test_toy_iact_command_line_writes_simulate_output(tmp_path):
   path = str(tmp_path / 'toy.h5')
   command = [sys.executable, '-m', 'jaxgan.data.toy_iact', f'--output={path}', '--num=300',
-             '--seed=3', '--piece_size=100', '--sim.chunk_size=64', '--sim.energy_min_tev=0.2']
+             '--seed=3', '--piece_size=100', '--sim.chunk_size=64', '--sim.energy_min_tev=0.2',
+             '--sim.tailcut_picture_pe=7', '--sim.tailcut_boundary_pe=3.5']
   done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   assert done.returncode == 0, done.stderr
@@ -440,11 +480,13 @@ def test_toy_iact_command_line_writes_simulate_output(tmp_path):
       '128/300 events', '256/300 events', '300/300 events']  # pieces of 2 chunks of 64
   hdf5.validate(path)
   config = toy_iact.default_config()
-  config.update(chunk_size=64, energy_min_tev=0.2)
+  config.update(chunk_size=64, energy_min_tev=0.2, tailcut_picture_pe=7.0,
+                tailcut_boundary_pe=3.5)
   images, labels = toy_iact.simulate(jax.random.key(3), 300, config)
   _assert_split_equal(hdf5.read(path), images, labels)
   metadata = hdf5.read_metadata(path)
   assert (metadata['source'], metadata['pixel_size_deg'], metadata['image_shape']) == (
       'toy_iact', 0.1, (43, 43, 1))
+  assert hdf5.read_camera(path, CAMERA) == camera_lib.Camera(0.1, 7.0, 3.5)
   provenance = metadata['provenance']
   assert (provenance['seed'], provenance['num'], provenance['config']) == (3, 300, config.to_dict())

@@ -13,6 +13,7 @@ from PIL import Image
 import pytest
 
 from jaxgan import image_samplers, logs
+from jaxgan.data import dataset
 from jaxgan.data import pilots
 from jaxgan.data.pipeline import Normalisation
 from jaxgan.data.split import Split
@@ -273,3 +274,25 @@ def test_mixture_metrics_of_the_grid():
   points = np.concatenate([grid.means[:20] + [0.14, 0.0], [[1.0, 1.0]]])
   assert image_samplers.mixture_metrics(points, grid) == {
       'high_quality_fraction': pytest.approx(20 / 21), 'modes_covered': 20}
+
+
+def test_each_dataset_is_shown_by_the_sampler_of_its_grid():
+  """The registry builds what each entry's grid asks for: the ring's points with the ring's
+  mixture, the digits' grid a row per class, telescope data the labelled grid with its camera."""
+  ring = dataset.get_dataset('gaussian_ring')
+  spec = ring.labels
+  points = image_samplers.make_sampler(ring.grid, KnownPoints(), 3, spec, _validation(),
+                                       _validation(), seed=0)
+  assert isinstance(points, image_samplers.PointCloudSampler) and points.mixture is RING
+  digits = dataset.get_dataset('digits')
+  grid = image_samplers.make_sampler(digits.grid, DenseImages((8, 8, 1)), 4, digits.labels,
+                                     None, None, seed=0)
+  assert isinstance(grid, image_samplers.ImageGridSampler)
+  telescope = dataset.get_dataset('toy_iact')
+  assert {entry.grid.kind for entry in dataset.DATASETS.values()} <= set(image_samplers.SAMPLERS)
+  with pytest.raises(ValueError, match="needs the data's camera"):
+    image_samplers.make_sampler(telescope.grid, DenseImages((43, 43, 1)), 4, telescope.labels,
+                                None, None, seed=0, camera=None)
+  with pytest.raises(ValueError, match="'spiral' is unknown"):
+    image_samplers.make_sampler(dataset.SampleGrid('spiral'), KnownPoints(), 3, spec, None,
+                                None, seed=0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 
+from jaxgan import labels as labels_lib
 from jaxgan import losses
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import ctgan
 
 

@@ -2,10 +2,12 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import conditioning as conditioning_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models import ctgan
 
 TINY = dict(base_shape=(3, 3, 8), block_features=(8, 4, 4, 1))
@@ -115,3 +117,17 @@ def test_output_features_put_a_nonlinear_layer_at_the_output_resolution():
              if 'kernel' in jax.tree_util.keystr(path) and leaf.ndim == 4]
   assert kernels[-2:] == [(3, 3, 4, 6), (3, 3, 6, 1)]  # 48x48: 4 -> 6 channels, then the image
   assert variables['batch_stats']['BatchNorm_3']['mean'].shape == (6,)  # normalised, nonlinear
+
+
+@pytest.mark.parametrize('conditioning, columns', [
+    ('cgan', {'mode': (0, 3), 'direction': (3, 5), 'energy': (5, 6)}),
+    ('none', {}),
+    ('infogan', {'code': (0, 4)})])
+def test_conditioning_gives_each_label_its_columns(conditioning, columns):
+  """The columns the networks are told: those of the vector the generator (and a 'cgan' critic)
+  is conditioned on, counted by hand: a one-hot of 3, a 2-vector, a scalar."""
+  spec = (labels_lib.Label('mode', num_classes=3), labels_lib.Label('direction', size=2),
+          labels_lib.Label('energy'))
+  model = ml_collections.ConfigDict({'conditioning': conditioning, 'info_categorical': 4,
+                                     'info_continuous': 0})
+  assert conditioning_lib.Conditioning.from_config(model, spec).label_columns == columns

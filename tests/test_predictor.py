@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import labels as labels_lib
 from jaxgan import predictor_training
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
@@ -62,6 +63,27 @@ def test_output_shapes(size, train):
   assert {k: v.shape for k, v in outputs.items()} == {
       'particletype': (3, 2), 'energy': (3,), 'direction': (3, 2)}
   assert all(v.dtype == jnp.float32 for v in outputs.values())
+
+
+def test_heads_follow_the_label_spec():
+  """One head per label, named after it (the telescope's names by default, as checkpoints
+  have them), shaped as the label: logits, (B,) or (B, size) values."""
+  spec = (labels_lib.Label('digit', num_classes=10), labels_lib.Label('xy', size=2),
+          labels_lib.Label('t'))
+  images = jax.ShapeDtypeStruct((3, 43, 43, 1), jnp.float32)
+  for label_spec, shapes in [(spec, {'digit': (3, 10), 'xy': (3, 2), 't': (3,)}),
+                             (labels_lib.TELESCOPE, {'particletype': (3, 2), 'energy': (3,),
+                                                     'direction': (3, 2)})]:
+    model = predictor_lib.Predictor(**TINY, label_spec=label_spec)
+    variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), images)
+    outputs = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, images)
+    assert {k: v.shape for k, v in outputs.items()} == shapes
+    heads = {name for name in variables['params'] if not name.startswith(('Conv', 'Batch',
+                                                                          'Bottleneck'))}
+    assert heads == {*shapes, *(f'{name}_hidden' for name in shapes)}
+    first = next(iter(shapes))  # a categorical label: its output is as wide as its classes
+    assert variables['params'][first]['kernel'].shape == (TINY['stage_widths'][-1],
+                                                          shapes[first][1])
 
 
 def test_conv_impls_agree():

@@ -1,5 +1,7 @@
-"""The render probe (`jaxgan.render_probe`): its events are the simulator's, its latent vector
+"""The render probe (`jaxgan.render_probing`): its events are the simulator's, its latent vector
 carries the drawn shower's geometry, its score has the closed form it claims, and it runs."""
+
+import json
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +9,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan import render_probe
+from jaxgan import render_probing
 from jaxgan.data import toy_iact
 from tests.helpers import tiny_config
 
@@ -18,12 +20,12 @@ def toy_config():
 
 def test_events_are_the_simulators_and_z_leads_with_the_image_displacement_azimuth():
   config, key, indices = toy_config(), jax.random.key(3), jnp.arange(400)
-  z, labels, expected = render_probe.events(key, indices, config, latent_dim=40)
+  z, labels, expected = render_probing.events(key, indices, config, latent_dim=40)
   _, simulated_labels = toy_iact.simulate_events(key, indices, config)
   for name, values in simulated_labels.items():
     np.testing.assert_array_equal(np.asarray(labels[name]), np.asarray(values), err_msg=name)
   assert z.shape == (400, 40)
-  np.testing.assert_array_equal(z[:, render_probe.hidden_size(config):], 0.0)
+  np.testing.assert_array_equal(z[:, render_probing.hidden_size(config):], 0.0)
   # Independently of the simulator's parameters: a gamma's light centroid lies from its source
   # along the impact azimuth, so z[:, :2] must be the unit vector from the source to the
   # centroid of the expected image (gammas whose light stays well inside the camera).
@@ -43,21 +45,23 @@ def test_events_are_the_simulators_and_z_leads_with_the_image_displacement_azimu
 
 def test_hidden_latents_refuse_a_latent_vector_too_small():
   with pytest.raises(ValueError, match='model.latent_dim=4 cannot hold'):
-    render_probe.hidden_latents(jnp.full((2, 5), 0.5), jnp.zeros(2), latent_dim=4)
+    render_probing.hidden_latents(jnp.full((2, 5), 0.5), jnp.zeros(2), latent_dim=4)
 
 
 @pytest.mark.fast
 def test_explained_variance_closed_forms():
   target = np.random.default_rng(0).normal(size=(5, 7, 7, 1))
-  assert render_probe.explained_variance(target, target) == 1.0
-  assert render_probe.explained_variance(np.zeros_like(target), target) == 0.0
-  assert render_probe.explained_variance(0.5 * target, target) == pytest.approx(0.75)
+  assert render_probing.explained_variance(target, target) == 1.0
+  assert render_probing.explained_variance(np.zeros_like(target), target) == 0.0
+  assert render_probing.explained_variance(0.5 * target, target) == pytest.approx(0.75)
 
 
-def test_run_logs_the_drawings_and_the_noise_free_targets_point_at_their_sources():
+def test_run_logs_the_drawings_and_the_noise_free_targets_point_at_their_sources(tmp_path):
   config = tiny_config()
   config.model.latent_dim = 32
-  rows = render_probe.run(config, num_steps=4, eval_every=2)
+  output = tmp_path / 'probe.json'
+  rows = render_probing.run_to_file(config, num_steps=4, eval_every=2, output=str(output))
+  assert json.loads(output.read_text())['rows'] == json.loads(json.dumps(rows))
   assert [row['step'] for row in rows] == [2, 4]
   assert all(np.isfinite(row['explained_variance']) and row['explained_variance'] <= 1.0
              for row in rows)
@@ -70,4 +74,4 @@ def test_run_needs_the_simulator():
   config = tiny_config()
   config.data.name = 'digits'
   with pytest.raises(ValueError, match="needs data.name='toy_iact'"):
-    render_probe.run(config, num_steps=1, eval_every=1)
+    render_probing.run(config, num_steps=1, eval_every=1)

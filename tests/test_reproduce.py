@@ -8,13 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import jax
 import numpy as np
 import pytest
 
 from jaxgan import reproduce
+from jaxgan import reproduction
 from jaxgan import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,45 +38,45 @@ def logged_steps(workdir, name):
 @pytest.mark.fast
 def test_first_difference_is_bitwise_and_names_the_leaf():
   tree = {'x': np.zeros(3, np.float32), 'y': {'z': np.array([np.nan, 1.0])}}
-  assert reproduce.first_difference(tree, copy.deepcopy(tree)) is None  # equal NaNs agree
+  assert reproduction.first_difference(tree, copy.deepcopy(tree)) is None  # equal NaNs agree
   changed = copy.deepcopy(tree)
   changed['y']['z'][1] = np.nextafter(1.0, 2.0)
-  assert reproduce.first_difference(tree, changed) == "['y']['z']"
-  assert reproduce.first_difference(tree, {**tree, 'x': np.zeros(3, np.float64)}) == "['x']"
-  assert reproduce.first_difference(tree, {**tree, 'x': -np.zeros(3, np.float32)}) == "['x']"
-  assert reproduce.first_difference(tree, {'x': tree['x']}) == 'tree structure'
+  assert reproduction.first_difference(tree, changed) == "['y']['z']"
+  assert reproduction.first_difference(tree, {**tree, 'x': np.zeros(3, np.float64)}) == "['x']"
+  assert reproduction.first_difference(tree, {**tree, 'x': -np.zeros(3, np.float32)}) == "['x']"
+  assert reproduction.first_difference(tree, {'x': tree['x']}) == 'tree structure'
 
 
 def test_tolerance_difference_gives_the_largest_gap_and_the_first_leaf_outside():
   a = {'u': np.array([1.0, 2.0]), 'w': np.array([3.0], np.float32)}
   near = {'u': np.array([1.0 + 1e-6, 2.0]), 'w': np.array([3.0], np.float32)}
-  largest, first = reproduce.tolerance_difference(a, near)
+  largest, first = reproduction.tolerance_difference(a, near)
   assert largest == pytest.approx(1e-6) and first is None
   far = {'u': np.array([1.0, 2.0]), 'w': np.array([3.1], np.float32)}
-  largest, first = reproduce.tolerance_difference(a, far)
+  largest, first = reproduction.tolerance_difference(a, far)
   assert largest == pytest.approx(0.1, rel=1e-5) and first == "['w']"
 
 
 def test_first_metric_difference_names_the_step_and_metric():
   logged = {(1, 'loss'): 0.5, (2, 'loss'): 0.25, (2, 'auc'): float('nan')}
-  assert reproduce.first_metric_difference(logged, dict(logged), same_keys=True) is None
-  assert (reproduce.first_metric_difference(logged, {**logged, (2, 'loss'): 0.3}, True)
+  assert reproduction.first_metric_difference(logged, dict(logged), same_keys=True) is None
+  assert (reproduction.first_metric_difference(logged, {**logged, (2, 'loss'): 0.3}, True)
           == 'step 2 loss: 0.25 != 0.3')
-  assert (reproduce.first_metric_difference(logged, {(1, 'loss'): 0.5}, False)
+  assert (reproduction.first_metric_difference(logged, {(1, 'loss'): 0.5}, False)
           == 'step 2 auc: missing')
   more = {**logged, (3, 'loss'): 0.1}
-  assert reproduce.first_metric_difference(logged, more, same_keys=False) is None
-  assert reproduce.first_metric_difference(logged, more, True) == 'step 3 loss: only in one run'
+  assert reproduction.first_metric_difference(logged, more, same_keys=False) is None
+  assert reproduction.first_metric_difference(logged, more, True) == 'step 3 loss: only in one run'
 
 
 def test_refuses_what_cannot_be_checked(tmp_path):
   (tmp_path / 'b').mkdir()
   with pytest.raises(ValueError, match=r"already holds \['b'\]"):
-    reproduce.check_start(mixture_config(), str(tmp_path))
+    reproduction.check_start(mixture_config(), str(tmp_path))
   with pytest.raises(ValueError, match='num_steps=1'):
-    reproduce.check_start(mixture_config(**{'train.num_steps': 1}), str(tmp_path / 'new'))
+    reproduction.check_start(mixture_config(**{'train.num_steps': 1}), str(tmp_path / 'new'))
   with pytest.raises(ValueError, match='num_epochs=2'):
-    reproduce.check_start(mixture_config(**{'train.num_epochs': 2}), str(tmp_path / 'new'))
+    reproduction.check_start(mixture_config(**{'train.num_epochs': 2}), str(tmp_path / 'new'))
 
 
 def test_command_line_finds_a_tiny_run_reproducible(tmp_path):
@@ -87,7 +87,7 @@ def test_command_line_finds_a_tiny_run_reproducible(tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
   assert 'bitwise reproducible: yes' in result.stdout
-  report = json.load(open(os.path.join(workdir, reproduce.REPORT_FILE)))
+  report = json.load(open(os.path.join(workdir, reproduction.REPORT_FILE)))
   assert (report['passed'], report['devices'], report['resumed_at']) == (True, 4, 1)
   assert [check['name'] for check in report['checks']] == CHECKS + ['a vs d state']
   assert all(check['passed'] for check in report['checks'])
@@ -118,12 +118,11 @@ def test_injected_difference_is_found_named_and_fails(tmp_path, monkeypatch):
     return jax.tree_util.tree_unflatten(structure, values)
 
   monkeypatch.setattr(train, 'train_and_evaluate', perturbed_b)
-  flag_values = {'config': types.SimpleNamespace(value=mixture_config(**{'train.num_devices': 1})),
-                 'workdir': types.SimpleNamespace(value=str(tmp_path))}
+  values = {'config': mixture_config(**{'train.num_devices': 1}), 'workdir': str(tmp_path)}
   with pytest.raises(SystemExit) as stopped:
-    reproduce.main(['reproduce'], flag_values)
+    reproduce.main(values)
   assert stopped.value.code == 1
-  report = json.load(open(tmp_path / reproduce.REPORT_FILE))
+  report = json.load(open(tmp_path / reproduction.REPORT_FILE))
   checks = {check['name']: check for check in report['checks']}
   assert list(checks) == CHECKS and not report['passed']  # 1 device: no d
   assert checks['a vs b state']['first_difference'] == changed[0]

@@ -4,12 +4,14 @@ the sample grid's source markers."""
 import numpy as np
 import pytest
 
+from jaxgan import camera as camera_lib
 from jaxgan import logs
 from jaxgan import sampling
 from jaxgan.data import toy_iact
 from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1
+CAMERA = camera_lib.Camera(PIXEL, picture=6.0, boundary=3.0)
 N = 43
 SIZE = 1e5  # pe: bright enough that tailcut cleaning keeps the ellipse out to ~3.9 sigma
 
@@ -30,7 +32,7 @@ def test_label_response_measures_the_gammas_shape_and_pointing():
   labels = {'particletype': np.array([1, 1, 1, 0], np.int32),
             'energy': np.zeros(4, np.float32),
             'direction': np.array([source for *_, source in gammas] + [(0.3, 1.0)], np.float32)}
-  response = sampling.label_response(np.stack(images), labels, PIXEL, picture=6.0, boundary=3.0)
+  response = sampling.label_response(np.stack(images), labels, CAMERA)
   box = PIXEL ** 2 / 12  # a pixel adds its box variance along both axes
   assert response['gamma_median_length_deg'] == pytest.approx(np.sqrt(0.3 ** 2 + box), rel=0.02)
   assert response['gamma_median_width_deg'] == pytest.approx(np.sqrt(0.1 ** 2 + box), rel=0.05)
@@ -41,7 +43,7 @@ def test_label_response_without_gammas_has_no_gamma_measures():
   labels = {'particletype': np.zeros(2, np.int32), 'energy': np.array([0.0, 1.0], np.float32),
             'direction': np.zeros((2, 2), np.float32)}
   images = np.stack([ellipse(0.0, 0.0, 0.3, 0.1, 0.0), 10 * ellipse(0.0, 0.0, 0.3, 0.1, 0.0)])
-  response = sampling.label_response(images, labels, PIXEL, picture=6.0, boundary=3.0)
+  response = sampling.label_response(images, labels, CAMERA)
   assert set(response) == {'size_energy_correlation'}
   assert response['size_energy_correlation'] == pytest.approx(1.0)  # brighter with energy
 
@@ -52,7 +54,7 @@ def test_gamma_measures_count_only_the_gammas_with_light():
   labels = {'particletype': np.ones(2, np.int32), 'energy': np.zeros(2, np.float32),
             'direction': np.array([(-0.3, 0.0), (0.0, 0.0)], np.float32)}
   images = np.stack([ellipse(0.5, 0.0, 0.3, 0.1, 0.0), np.zeros((N, N, 1), np.float32)])
-  response = sampling.label_response(images, labels, PIXEL, picture=6.0, boundary=3.0)
+  response = sampling.label_response(images, labels, CAMERA)
   assert response['gamma_light_fraction'] == 0.5
   assert response['gamma_median_alpha_deg'] == pytest.approx(0.0, abs=0.5)
   assert response['gamma_median_length_deg'] == pytest.approx(

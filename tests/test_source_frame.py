@@ -11,13 +11,15 @@ import pytest
 from scipy import ndimage
 
 from jaxgan import configs
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models import ctgan
 from jaxgan.models import ctgan_frame
 from jaxgan.models import source_frame
 from tests.helpers import gaussian_ellipse
 
 PIXEL = 0.1  # degrees, as the toy telescope's
+DIRECTION = (3, 5)  # the direction's columns in the telescope label vector (one-hot type, energy)
+TELESCOPE_COLUMNS = {'particletype': (0, 2), 'energy': (2, 3), 'direction': DIRECTION}
 
 
 @pytest.mark.fast
@@ -72,7 +74,8 @@ def test_a_line_through_the_source_is_one_row_and_a_tangent_line_is_not():
 
 
 def polar_critic() -> ctgan.Critic:
-  return ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='polar')
+  return ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='polar',
+                      direction_columns=DIRECTION)
 
 
 def test_polar_critic_scores_and_needs_labels():
@@ -82,13 +85,14 @@ def test_polar_critic_scores_and_needs_labels():
   params = critic.init(jax.random.key(1), images, labels)
   moved = labels.at[:, 3:5].set(jnp.array([[0.5, 0.5], [-0.5, 0.2]]))
   scores = critic.apply(params, images, labels).scores
-  assert scores.shape == (2,) and not np.allclose(scores, critic.apply(params, images, moved).scores)
+  assert scores.shape == (2,)
+  assert not np.allclose(scores, critic.apply(params, images, moved).scores)
   with pytest.raises(ValueError, match='polar view needs the labels'):
     critic.apply(params, images)
 
 
 def test_polar_view_is_refused_without_labels_in_the_critic():
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view = 'polar'
   with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
     ctgan.from_config(model, label_dim=0)
@@ -194,7 +198,8 @@ def test_the_view_and_its_derivative_match_scipy_at_the_images_own_centroid():
 
 
 def test_aligned_critic_scores_needs_labels_and_is_refused_without_them():
-  critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='aligned')
+  critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='aligned',
+                        direction_columns=DIRECTION)
   images = jnp.asarray(np.concatenate([gaussian_streak((0.5, 0.3), 60.0)] * 2))
   labels = jnp.zeros((2, labels_lib.LABEL_DIM))
   params = critic.init(jax.random.key(1), images, labels)
@@ -203,7 +208,7 @@ def test_aligned_critic_scores_needs_labels_and_is_refused_without_them():
   assert scores.shape == (2,) and scores[0] != scores[1]
   with pytest.raises(ValueError, match='aligned view needs the labels'):
     critic.apply(params, images)
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view = 'aligned'
   with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
     ctgan.from_config(model, label_dim=0)
@@ -230,7 +235,8 @@ def test_a_frame_point_lands_at_its_turned_offset_from_the_source(azimuth_deg):
 
 def frame_generator_images(z, labels):
   generator = ctgan_frame.FrameGenerator(base_shape=(3, 6, 4), block_features=(4, 4, 4),
-                                         output_features=4, pixel_noise=False)
+                                         output_features=4, pixel_noise=False,
+                                         direction_columns=DIRECTION)
   variables = generator.init(jax.random.key(0), z, labels, train=False)
   return np.asarray(generator.apply(variables, z, labels, train=False))[..., 0]
 
@@ -254,7 +260,7 @@ def test_frame_generator_moves_its_showers_with_the_source():
     ('upsample', 'transposed', "upsample='nearest'")])
 def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  model = configs.from_file(os.path.join(repo, 'experiments', 'ctgan_frame.py')).model
+  model = configs.from_file(os.path.join(repo, 'experiments', 'ctgan.py')).model
   model[field] = value
   with pytest.raises(ValueError, match=message):
     ctgan_frame.from_config(model, label_dim=labels_lib.LABEL_DIM)
@@ -264,10 +270,57 @@ def test_frame_model_refuses_what_its_generator_lacks(field, value, message):
 def test_polar_critic_reads_the_grid_of_model_polar_grid(grid):
   """Four stride-2 blocks take an (A, R) grid to ceil(A/16) x ceil(R/16) positions, so the
   score's kernel has that many rows per final channel."""
-  model = configs.base_config().model
+  model = configs.telescope().model
   model.critic_view, model.polar_grid, model.critic_features = 'polar', grid, (2, 2, 2, 3)
-  critic = ctgan.critic_from_config(model, label_dim=labels_lib.LABEL_DIM)
+  critic = ctgan.critic_from_config(model, label_dim=labels_lib.LABEL_DIM,
+                                    label_columns=TELESCOPE_COLUMNS)
   variables = critic.init(jax.random.key(0), jnp.zeros((1, 43, 43, 1)),
                           jnp.zeros((1, labels_lib.LABEL_DIM)))
   kernel = variables['params']['CriticHead_0']['score']['kernel']
   assert kernel.shape == (math.ceil(grid[0] / 16) * math.ceil(grid[1] / 16) * 3, 1)
+
+
+@pytest.mark.parametrize('view', ['polar', 'aligned'])
+def test_critic_reads_the_source_from_its_direction_columns(view):
+  """The same critic given the source in columns (1, 3) of a 4-column vector scores as given it
+  in the telescope's (3, 5): the view reads those columns and no other (label_dim 0)."""
+  images = jnp.asarray(np.concatenate([gaussian_streak((0.5, 0.3), 60.0),
+                                       gaussian_streak((-0.2, 0.4), 10.0)]))
+  source = jnp.array([[0.1, -0.4], [-0.6, 0.2]])
+  telescope = jnp.zeros((2, 5)).at[:, 3:5].set(source)
+  other = jnp.full((2, 4), 7.0).at[:, 1:3].set(source)
+  critic = lambda columns: ctgan.Critic(block_features=(4, 8), view=view,
+                                        direction_columns=columns)
+  params = critic(DIRECTION).init(jax.random.key(0), images, telescope)
+  expected = critic(DIRECTION).apply(params, images, telescope).scores
+  np.testing.assert_array_equal(critic((1, 3)).apply(params, images, other).scores, expected)
+  moved = other.at[:, 1].add(0.3)
+  assert not np.allclose(critic((1, 3)).apply(params, images, moved).scores, expected)
+
+
+def test_frame_generator_reads_the_source_from_its_direction_columns():
+  """Source first, then the other labels, draws what the telescope's layout (source last) does:
+  the same other labels reach the dense layer, the same source places the canvas."""
+  z = jax.random.normal(jax.random.key(1), (2, 2 + 8))
+  source, rest = jnp.array([[0.3, -0.2], [-0.5, 0.1]]), jnp.array([[1., 0., 0.4], [0., 1., -.3]])
+  generator = lambda columns: ctgan_frame.FrameGenerator(
+      base_shape=(3, 6, 4), block_features=(4, 4, 4), output_features=4, pixel_noise=False,
+      direction_columns=columns)
+  last, first = jnp.concatenate([rest, source], 1), jnp.concatenate([source, rest], 1)
+  variables = generator(DIRECTION).init(jax.random.key(0), z, last, train=False)
+  np.testing.assert_array_equal(generator((0, 2)).apply(variables, z, first, train=False),
+                                generator(DIRECTION).apply(variables, z, last, train=False))
+
+
+def test_models_are_told_the_direction_columns_of_the_dataset_labels():
+  """`from_config` hands each network the columns of `direction` it is given; a dataset without
+  that label is refused by the models that need it."""
+  model = configs.telescope().model
+  model.critic_view, model.generator_output_features = 'aligned', 4
+  columns = {'mode': (0, 3), 'direction': (3, 5)}
+  generator, critic = ctgan_frame.from_config(model, label_dim=5, label_columns=columns)
+  assert generator.direction_columns == (3, 5) and critic.direction_columns == (3, 5)
+  with pytest.raises(ValueError, match="'direction' label"):
+    ctgan_frame.from_config(model, label_dim=3, label_columns={'mode': (0, 3)})
+  with pytest.raises(ValueError, match="'cgan' in model.conditioning"):
+    ctgan.critic_from_config(model, label_dim=3, label_columns={'mode': (0, 3)})

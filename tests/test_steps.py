@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import losses
 from jaxgan import models
 from jaxgan import steps
 from jaxgan import train
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import mlp
 from tests.helpers import saved_tiny_predictor
 from tests.helpers import tiny_config

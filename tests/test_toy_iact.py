@@ -12,7 +12,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data import toy_iact
 
 NUM = 2048
@@ -270,7 +271,7 @@ def test_tailcut_removes_pure_night_sky_background():
   config = _config()
   u = np.random.default_rng(3).uniform(size=(1000, 43, 43)).astype(np.float32)
   noise = np.asarray(_charges(jnp.asarray(u), jnp.zeros(u.shape), config))
-  cleaned = toy_iact.tailcut_mask(noise, config.tailcut_picture_pe, config.tailcut_boundary_pe)
+  cleaned = camera_lib.tailcut_mask(noise, config.tailcut_picture_pe, config.tailcut_boundary_pe)
   assert np.mean(noise >= config.tailcut_boundary_pe) > 0.01
   assert np.count_nonzero(cleaned) / len(noise) < 0.2  # pixels per image
 

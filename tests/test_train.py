@@ -10,9 +10,13 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan import assembly
+from jaxgan import camera as camera_lib
+from jaxgan import generate
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
+from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
 from jaxgan.data import toy_iact
 from tests.helpers import tiny_config
@@ -150,15 +154,24 @@ def test_bad_config_override_stops_with_a_message_naming_it(tmp_path, override, 
 
 
 def test_trains_from_hdf5_split_files(tmp_path, predictor_dir):
+  """The run reads the files, and their camera (not the toy telescope's) cleans the sample
+  grid's and the evaluation's images."""
   config = config_with_predictor(predictor_dir, num_steps=1)
   images, labels = toy_iact.simulate(jax.random.key(3), 48, config.data.toy_iact)
+  camera = camera_lib.Camera(0.12, 8.0, 4.0)
   for name, rows in (('train', slice(0, 32)), ('validation', slice(32, 48))):
     hdf5.write(tmp_path / f'{name}.h5', images[rows], {k: v[rows] for k, v in labels.items()},
-               pixel_size_deg=0.1, provenance={'test': name}, source='toy_iact')
+               camera=camera, provenance={'test': name}, source='toy_iact')
   config.data.name = 'hdf5'
   config.data.path = str(tmp_path / 'train.h5')
   config.data.validation_path = str(tmp_path / 'validation.h5')
-  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  workdir = str(tmp_path / 'run')
+  state = train.train_and_evaluate(config, workdir)
   assert int(state.step) == 1
   facts = json.load(open(tmp_path / 'run' / 'dataset.json'))
   assert (facts['num_train'], facts['num_validation']) == (32, 16)
+  assert generate.load_generator(workdir).camera == camera  # what the evaluation cleans with
+  data = assembly.load_data(config.data, workdir)
+  sampler = train.make_sampler(config, data_lib.get_dataset('hdf5'),
+                               assembly.build_networks(config)[0], data)
+  assert sampler.camera == camera

@@ -1,8 +1,13 @@
-"""The registry of datasets, looked up by `data.name`.
+"""The registry of datasets, looked up by `data.name`: each entry describes its dataset.
 
 Each entry is a `Dataset`: a loader `data_config -> (train, validation)` of `Split`s, with images
-in physical units (photoelectrons for telescope data), the labels' kinds (`labels.LabelSpec`),
-and the kind of examples (which decides how samples are shown: `jaxgan.train.make_sampler`).
+in physical units (photoelectrons for telescope data); its labels (`jaxgan.labels.LabelSpec`);
+its sample grid (`SampleGrid`: which sampler shows its samples, `jaxgan.image_samplers.SAMPLERS`);
+its camera where it has one (`camera_of`: pixel size and cleaning levels, for the samples and
+the evaluation); and its online simulator where it has one (`data.online_simulation`). The
+training loop, the evaluation and the models ask the entry and know no dataset by name: a new
+dataset is a loader here (or in its own file) and an entry in `DATASETS`.
+
 Normalisation for the networks happens in `jaxgan.data.pipeline`, not here. Datasets hold out
 their last `data.validation_fraction` (`split_train_validation`; hdf5 only without
 `data.validation_path`). The examples of image_folder, digits and the Gaussian mixtures are
@@ -22,12 +27,14 @@ data.transform='linear' and data.image_scale=1.0, the identity.
 from typing import Callable, NamedTuple
 
 import jax
+import ml_collections
 from absl import logging
 import numpy as np
 
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data import hdf5
 from jaxgan.data import images
-from jaxgan.data import labels as labels_lib
 from jaxgan.data import pilots
 from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
@@ -62,6 +69,28 @@ def _load_hdf5(data_config) -> tuple[Split, Split]:
                                 data_config.validation_fraction)
 
 
+def _toy_iact_camera(data_config) -> camera_lib.Camera:
+  """The simulated camera of `data.toy_iact`."""
+  return toy_iact.camera(data_config.toy_iact)
+
+
+def _hdf5_camera(data_config) -> camera_lib.Camera:
+  """The camera of the training file `data.path`, from its attributes; tailcut levels it lacks
+  are the toy telescope's (with a warning: `hdf5.read_camera`)."""
+  return hdf5.read_camera(data_config.path, toy_iact.camera(toy_iact.default_config()))
+
+
+def _toy_iact_simulator(data_config) -> Callable[[jax.Array], tuple[jax.Array, dict]]:
+  """Event numbers -> (images in pe, labels) of those events of the `data.seed` stream of
+  `data.toy_iact`, traceable inside the training step."""
+  simulator = ml_collections.FrozenConfigDict(data_config.toy_iact)
+
+  def simulate(events: jax.Array) -> tuple[jax.Array, dict]:
+    return toy_iact.simulate_events(jax.random.key(data_config.seed), events, simulator)
+
+  return simulate
+
+
 def _load_image_folder(data_config) -> tuple[Split, Split]:
   """Unlabelled photographs (`images.load_images`): `data.path`, or built-in crops if it is ''.
 
@@ -84,27 +113,50 @@ def _load_mixture(data_config) -> tuple[Split, Split]:
   return _hold_out(data_config, points, {'mode': modes})
 
 
+class SampleGrid(NamedTuple):
+  """How a dataset's samples are shown during training.
+
+  Attributes:
+    kind: the sampler (`jaxgan.image_samplers.SAMPLERS`): 'telescope' (a grid of particle type
+      and energy by direction, with the camera's label response: `jaxgan.sampling`), 'images'
+      (a grid of pictures in [-1, 1], a row per class) or 'points' (2-d points shaped
+      (N, 1, 1, 2) over the data, with the mixture's mode metrics).
+    mixture: for 'points', the Gaussian mixture the points come from.
+  """
+  kind: str
+  mixture: pilots.Mixture | None = None
+
+
 class Dataset(NamedTuple):
   """A registered dataset.
 
   Attributes:
     load: data_config -> (train, validation) splits.
     labels: what its labels are.
-    kind: 'telescope' (43x43 images in photoelectrons with `labels.TELESCOPE` labels),
-      'images' (pictures in [-1, 1]) or 'points' (2-d points shaped (N, 1, 1, 2)).
+    grid: how its samples are shown.
+    camera: data_config -> its `camera.Camera` (pixel size, cleaning levels); None for data
+      without a camera, which have no Hillas evaluation.
+    simulator: data_config -> a traceable function of event numbers giving (images in physical
+      units, labels) of those events, for `data.online_simulation`; None where it cannot be
+      simulated during training.
   """
   load: Callable[..., tuple[Split, Split]]
   labels: labels_lib.LabelSpec
-  kind: str
+  grid: SampleGrid
+  camera: Callable[..., camera_lib.Camera] | None = None
+  simulator: Callable[..., Callable] | None = None
 
 
+TELESCOPE_GRID = SampleGrid('telescope')
 DATASETS: dict[str, Dataset] = {
-    'toy_iact': Dataset(_load_toy_iact, labels_lib.TELESCOPE, 'telescope'),
-    'hdf5': Dataset(_load_hdf5, labels_lib.TELESCOPE, 'telescope'),
-    'image_folder': Dataset(_load_image_folder, (), 'images'),
-    'digits': Dataset(_load_digits, (labels_lib.Label('digit', num_classes=10),), 'images'),
+    'toy_iact': Dataset(_load_toy_iact, labels_lib.TELESCOPE, TELESCOPE_GRID, _toy_iact_camera,
+                        _toy_iact_simulator),
+    'hdf5': Dataset(_load_hdf5, labels_lib.TELESCOPE, TELESCOPE_GRID, _hdf5_camera),
+    'image_folder': Dataset(_load_image_folder, (), SampleGrid('images')),
+    'digits': Dataset(_load_digits, (labels_lib.Label('digit', num_classes=10),),
+                      SampleGrid('images')),
     **{name: Dataset(_load_mixture, (labels_lib.Label('mode', num_classes=len(mixture.means)),),
-                     'points') for name, mixture in pilots.MIXTURES.items()},
+                     SampleGrid('points', mixture)) for name, mixture in pilots.MIXTURES.items()},
 }
 
 
@@ -118,3 +170,21 @@ def get_dataset(name: str) -> Dataset:
 def load_splits(data_config) -> tuple[Split, Split]:
   """(train, validation) splits of the dataset named `data_config.name`."""
   return get_dataset(data_config.name).load(data_config)
+
+
+def camera_of(data_config) -> camera_lib.Camera | None:
+  """The camera of the dataset `data_config` describes (for HDF5 data, of its training file);
+  None when it has none."""
+  camera = get_dataset(data_config.name).camera
+  return camera(data_config) if camera else None
+
+
+def simulator_of(data_config) -> Callable[[jax.Array], tuple[jax.Array, dict]]:
+  """The online simulator of the dataset `data_config` describes (`Dataset.simulator`), failing
+  for a dataset that has none."""
+  simulator = get_dataset(data_config.name).simulator
+  if simulator is None:
+    raise ValueError(f'data.online_simulation=True: data.name={data_config.name!r} cannot be '
+                     'simulated during training; choose one of '
+                     f'{sorted(name for name, entry in DATASETS.items() if entry.simulator)}')
+  return simulator(data_config)

@@ -1,7 +1,7 @@
 """Converts ctapipe DL1 files (what dl1-data-handler and CTLearn read) to the jaxgan HDF5 format.
 
   python -m jaxgan.data.dl1 --input=gamma.dl1.h5 [--input=proton.dl1.h5 ...] --output=train.h5 \
-      --telescope=1 [--mapper=auto --chunk_events=1024]
+      --telescope=1 [--mapper=auto --chunk_events=1024 --tailcut_pe=6,3]
 
 The images of one telescope in every input, with their labels, become one `jaxgan.data.hdf5`
 split (events in input order, then table order). What is read (the layout `ctapipe-process`
@@ -17,7 +17,7 @@ writes, ctapipe >= 0.12; every unit from the table's `CTAFIELD_<column>_UNIT` at
 - `/configuration/instrument/telescope/optics`: effective_focal_length (equivalent_focal_length
   where it is not set), at row optics_index.
 
-Labels (`jaxgan.data.labels`): `particletype` 1 for true_shower_primary_id 0 (gamma), 0 for 101
+Labels (`jaxgan.labels`): `particletype` 1 for true_shower_primary_id 0 (gamma), 0 for 101
 (proton); other primaries (electrons 1, helium 402...) are skipped and counted in the log.
 `energy` log10(true_energy / TeV). `direction` the true direction relative to the telescope
 pointing, degrees, in the axes of the image: ctapipe's CameraFrame (x, y) over the focal length,
@@ -63,8 +63,9 @@ import numpy as np
 from scipy import sparse
 from scipy import spatial
 
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data import hdf5
-from jaxgan.data import labels as labels_lib
 
 with contextlib.suppress(ImportError):  # registers Blosc (ctapipe's compression) with h5py
   importlib.import_module('hdf5plugin')
@@ -82,6 +83,7 @@ PARTICLES = {0: labels_lib.PARTICLE_NAMES.index('gamma'),
 _UNITS = {'TeV': ('TeV', 1.0), 'GeV': ('TeV', 1e-3), 'deg': ('deg', 1.0),
           'rad': ('deg', 180.0 / math.pi), 'm': ('m', 1.0), 'cm': ('m', 0.01), 'mm': ('m', 1e-3),
           'm**2': ('m**2', 1.0)}
+TAILCUT_PE = (6.0, 3.0)  # (picture, boundary) stored with the images: MAGIC's standard levels
 _ON_GRID = 0.05  # a grid camera's pixel centres lie within this fraction of a pixel of the nodes
 
 
@@ -426,7 +428,8 @@ def _counts(primary: np.ndarray, particletype: np.ndarray, bad: int) -> Counts:
 
 
 def convert(inputs: Sequence[str], output: str, telescope: int, mapper: str = 'auto',
-            chunk_events: int = 1024) -> list[Counts]:
+            chunk_events: int = 1024,
+            tailcut_pe: tuple[float, float] = TAILCUT_PE) -> list[Counts]:
   """Converts the images of `telescope` in DL1 files into one jaxgan HDF5 split.
 
   Args:
@@ -435,6 +438,8 @@ def convert(inputs: Sequence[str], output: str, telescope: int, mapper: str = 'a
     telescope: the telescope id (tel_id).
     mapper: 'auto', 'grid' or a dl1-data-handler ImageMapper class name (module docstring).
     chunk_events: image rows read at a time.
+    tailcut_pe: the (picture, boundary) cleaning levels of the camera, stored in the output
+      (`hdf5.read_camera`).
 
   Returns:
     The counts of each input, in order.
@@ -448,9 +453,9 @@ def convert(inputs: Sequence[str], output: str, telescope: int, mapper: str = 'a
                 'telescope': telescope, 'camera': camera.name, 'mapper': mapping.name,
                 'focal_length_m': camera.focal_length_m,
                 'image_pixel_to_camera_m': mapping.to_camera.tolist()}
+  image_camera = camera_lib.Camera(pixel_size_deg(mapping, camera), *map(float, tailcut_pe))
   with hdf5.append_writer(output, mapping.shape + (1,), provenance=provenance,
-                          pixel_size_deg=pixel_size_deg(mapping, camera),
-                          source='ctapipe_dl1') as writer:
+                          camera=image_camera, source='ctapipe_dl1') as writer:
     counts = [_convert_file(path, telescope, camera, mapping, writer, chunk_events)
               for path in inputs]
   for path, count in zip(inputs, counts):
@@ -459,7 +464,7 @@ def convert(inputs: Sequence[str], output: str, telescope: int, mapper: str = 'a
                  count.non_finite_pixels)
   logging.info('Wrote %s: %d events, %s images, pixel %.4f deg', output,
                sum(c.gammas + c.protons for c in counts), mapping.shape,
-               pixel_size_deg(mapping, camera))
+               image_camera.pixel_size_deg)
   return counts
 
 
@@ -474,6 +479,9 @@ def _define_flags() -> None:
   flags.DEFINE_string('mapper', 'auto', "Camera to square image: 'grid' (square pixels), a "
                       "dl1-data-handler ImageMapper class name, or 'auto'.")
   flags.DEFINE_integer('chunk_events', 1024, 'Image rows read at a time.', lower_bound=1)
+  flags.DEFINE_list('tailcut_pe', [str(level) for level in TAILCUT_PE],
+                    'The camera\'s tailcut cleaning levels "picture,boundary" in pe, stored with '
+                    'the images for the samples and the evaluation.')
 
 
 def main(argv: Sequence[str]) -> None:
@@ -481,7 +489,10 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   values = flags.FLAGS
-  convert(values.input, values.output, values.telescope, values.mapper, values.chunk_events)
+  if len(values.tailcut_pe) != 2:
+    raise app.UsageError(f'--tailcut_pe={values.tailcut_pe}: give two levels, picture,boundary')
+  convert(values.input, values.output, values.telescope, values.mapper, values.chunk_events,
+          tuple(float(level) for level in values.tailcut_pe))
 
 
 if __name__ == '__main__':

@@ -5,14 +5,21 @@ Layout of a file (`FORMAT` 'jaxgan-iact', `FORMAT_VERSION` 1):
 | name | kind | content |
 | --- | --- | --- |
 | `images` | dataset (N, H, W, C) float32 | pixel charges, photoelectrons |
-| `particletype` | dataset (N,) int32 | gamma 1, proton 0 (`jaxgan.data.labels`) |
+| `particletype` | dataset (N,) int32 | gamma 1, proton 0 (`jaxgan.labels`) |
 | `energy` | dataset (N,) float32 | log10(E / TeV) |
 | `direction` | dataset (N, 2) float32 | arrival direction - pointing, degrees (x, y) |
 | `format`, `format_version` | attributes | 'jaxgan-iact', 1 |
 | `pixel_size_deg` | attribute | the camera's pixel field of view, degrees |
+| `tailcut_picture_pe` | attribute | the camera's tailcut picture level, pe (optional) |
+| `tailcut_boundary_pe` | attribute | its boundary level, pe (optional, with the picture level) |
 | `image_shape` | attribute | (H, W, C) |
 | `source` | attribute | the origin of the events, e.g. 'toy_iact' |
 | `provenance` | attribute | JSON object: simulator version, seed and config, or source files |
+
+The camera (`read_camera`, a `jaxgan.camera.Camera`) is the pixel size and the two tailcut levels
+with which samples and evaluations clean the images. Every writer here stores the levels; a file
+without them is read with the caller's default levels (`jaxgan.data.dataset` gives the toy
+telescope's), and a warning.
 
 Storage decisions:
 - Images are chunked by `chunk_images` (default 256) whole images along N, ~1.9 MB for 43x43x1,
@@ -42,18 +49,21 @@ import contextlib
 import json
 import math
 import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import h5py
 import numpy as np
+from absl import logging
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 from jaxgan.data.split import Split
 
 FORMAT = 'jaxgan-iact'
 FORMAT_VERSION = 1
 ATTRIBUTE_NAMES = ('format', 'format_version', 'pixel_size_deg', 'image_shape', 'source',
                    'provenance')
+TAILCUT_ATTRIBUTES = ('tailcut_picture_pe', 'tailcut_boundary_pe')  # optional: read_camera
 # Per label: the shape of one entry, the accepted dtype kinds, the dtype stored and returned.
 _LABELS = {
     'particletype': ((), 'iu', np.int32),
@@ -108,7 +118,27 @@ def _checked_attributes(attrs: Mapping[str, Any], path: str) -> dict[str, Any]:
   if not isinstance(provenance, dict):
     raise fail('provenance', f'JSON {type(provenance).__name__}, expected an object')
   return {'format_version': FORMAT_VERSION, 'pixel_size_deg': float(pixel),
-          'image_shape': tuple(int(s) for s in shape), 'source': source, 'provenance': provenance}
+          'image_shape': tuple(int(s) for s in shape), 'source': source, 'provenance': provenance,
+          **_checked_tailcut(attrs, fail)}
+
+
+def _checked_tailcut(attrs: Mapping[str, Any],
+                     fail: Callable[[str, str], ValueError]) -> dict[str, float]:
+  """The tailcut levels the file has (none, or both: finite, 0 <= boundary <= picture)."""
+  present = [name for name in TAILCUT_ATTRIBUTES if name in attrs]
+  if not present:
+    return {}
+  if len(present) < len(TAILCUT_ATTRIBUTES):
+    missing = sorted(set(TAILCUT_ATTRIBUTES) - set(present))[0]
+    raise fail(missing, f'missing, while {present[0]!r} is set (store both levels or none)')
+  for name in TAILCUT_ATTRIBUTES:
+    value = attrs[name]
+    if not (_is_scalar(value, 'iuf') and math.isfinite(value) and value >= 0):
+      raise fail(name, f'{value!r}, expected a finite number >= 0')
+  picture, boundary = (float(attrs[name]) for name in TAILCUT_ATTRIBUTES)
+  if boundary > picture:
+    raise fail('tailcut_boundary_pe', f'{boundary} is above the picture level {picture}')
+  return {'tailcut_picture_pe': picture, 'tailcut_boundary_pe': boundary}
 
 
 def _check_images_layout(shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
@@ -228,7 +258,7 @@ def _create_dataset(file: h5py.File, name: str, tail: tuple[int, ...], dtype: ty
                              chunks=(chunk_rows,) + tuple(tail), dtype=dtype)
 
 
-def _file_attributes(path: str, image_shape: tuple[int, ...], pixel_size_deg: float,
+def _file_attributes(path: str, image_shape: tuple[int, ...], camera: camera_lib.Camera,
                      provenance: dict, source: str) -> dict[str, Any]:
   """The attributes of a new file, checked as a reader checks them."""
   try:
@@ -236,8 +266,9 @@ def _file_attributes(path: str, image_shape: tuple[int, ...], pixel_size_deg: fl
   except (TypeError, ValueError) as error:
     raise ValueError(f"{path}: attribute 'provenance': not JSON-serialisable ({error})") from error
   attributes = {'format': FORMAT, 'format_version': FORMAT_VERSION,
-                'pixel_size_deg': pixel_size_deg, 'image_shape': np.asarray(image_shape),
-                'source': source, 'provenance': provenance_json}
+                'pixel_size_deg': camera.pixel_size_deg, 'image_shape': np.asarray(image_shape),
+                'source': source, 'provenance': provenance_json,
+                'tailcut_picture_pe': camera.picture, 'tailcut_boundary_pe': camera.boundary}
   _checked_attributes(attributes, path)
   return attributes
 
@@ -251,8 +282,8 @@ def _fsync(path: str) -> None:
 
 
 @contextlib.contextmanager
-def append_writer(path: PathLike, image_shape: tuple[int, int, int], *, pixel_size_deg: float,
-                  provenance: dict, source: str,
+def append_writer(path: PathLike, image_shape: tuple[int, int, int], *,
+                  camera: camera_lib.Camera, provenance: dict, source: str,
                   chunk_images: int = 256) -> Iterator[AppendWriter]:
   """A new split file written in pieces (`.append(images, labels)`), for sets beyond memory.
 
@@ -263,7 +294,7 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *, pixel_si
   Args:
     path: the file to write.
     image_shape: (H, W, C) of every image.
-    pixel_size_deg: the camera's pixel field of view, degrees.
+    camera: the camera's pixel size and tailcut levels.
     provenance: JSON-serialisable description of the origin (simulator version, seed, config...).
     source: short name of the origin, e.g. 'toy_iact'.
     chunk_images: images per HDF5 chunk.
@@ -273,7 +304,7 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *, pixel_si
   """
   path = os.fspath(path)
   image_shape = tuple(int(s) for s in image_shape)
-  attributes = _file_attributes(path, image_shape, pixel_size_deg, provenance, source)
+  attributes = _file_attributes(path, image_shape, camera, provenance, source)
   if chunk_images < 1:
     raise ValueError(f'{_where(path, "images")}: chunk_images={chunk_images}, expected >= 1')
   partial = path + '.partial'
@@ -291,22 +322,23 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *, pixel_si
 
 
 def write(path: PathLike, images: np.ndarray, labels: Mapping[str, np.ndarray], *,
-          pixel_size_deg: float, provenance: dict, source: str, chunk_images: int = 256) -> None:
+          camera: camera_lib.Camera, provenance: dict, source: str,
+          chunk_images: int = 256) -> None:
   """Writes a split file at once (atomically, as `append_writer`).
 
   Args:
     path: the file to write.
     images: (N, H, W, C) float32 in photoelectrons, N >= 1.
     labels: `particletype` (N,) int, `energy` (N,) float, `direction` (N, 2) float.
-    pixel_size_deg: the camera's pixel field of view, degrees.
+    camera: the camera's pixel size and tailcut levels.
     provenance: JSON-serialisable description of the origin.
     source: short name of the origin, e.g. 'toy_iact'.
     chunk_images: images per HDF5 chunk.
   """
   images = np.asarray(images)
   _check_images_layout(images.shape, images.dtype, _where(os.fspath(path), 'images'))
-  with append_writer(path, images.shape[1:], pixel_size_deg=pixel_size_deg,
-                     provenance=provenance, source=source, chunk_images=chunk_images) as writer:
+  with append_writer(path, images.shape[1:], camera=camera, provenance=provenance,
+                     source=source, chunk_images=chunk_images) as writer:
     writer.append(images, labels)
 
 
@@ -497,8 +529,30 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     path: the file.
 
   Returns:
-    `format_version`, `pixel_size_deg`, `image_shape` (tuple), `source` and `provenance` (dict).
+    `format_version`, `pixel_size_deg`, `image_shape` (tuple), `source` and `provenance` (dict),
+    and `tailcut_picture_pe`, `tailcut_boundary_pe` where the file has them.
   """
   file, path = _open(path)
   with file:
     return _checked_attributes(file.attrs, path)
+
+
+def read_camera(path: PathLike, default: camera_lib.Camera) -> camera_lib.Camera:
+  """The camera of the file: its pixel size and tailcut levels (attributes validated).
+
+  Args:
+    path: the file.
+    default: the camera whose tailcut levels stand in for those of a file without them (logged
+      as a warning).
+
+  Returns:
+    The `Camera`.
+  """
+  metadata = read_metadata(path)
+  if 'tailcut_picture_pe' not in metadata:
+    logging.warning('%s has no tailcut levels (attributes %s): cleaning its images at %s and %s '
+                    'pe', os.fspath(path), list(TAILCUT_ATTRIBUTES), default.picture,
+                    default.boundary)
+    return default._replace(pixel_size_deg=metadata['pixel_size_deg'])
+  return camera_lib.Camera(metadata['pixel_size_deg'], metadata['tailcut_picture_pe'],
+                           metadata['tailcut_boundary_pe'])

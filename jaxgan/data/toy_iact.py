@@ -1,7 +1,7 @@
 """Toy single-telescope IACT images: a fast, vectorised JAX simulator of gamma and proton showers.
 
 A stand-in for the MAGIC simulations of the CTGAN source (SPEC part B) when none are at hand: it
-produces labelled 43x43x1 images with the same label convention (`jaxgan.data.labels`) and the
+produces labelled 43x43x1 images with the same label convention (`jaxgan.labels`) and the
 physical regularities a GAN must learn (Hillas 1985): the image is an ellipse whose light grows
 with energy, whose major axis points back to the source for gammas, whose centroid lies farther
 from the source the farther the shower lands, and which is wider and patchier for protons.
@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import camera as camera_lib
+from jaxgan import labels as labels_lib
 
 Array = jax.Array
 
@@ -388,20 +389,10 @@ def sample_charges(u: Array, expected: Array, config: ml_collections.ConfigDict)
   return jnp.where(exact_rate, exact, approx) - config.nsb_rate_pe
 
 
-def _has_neighbour(mask: Array) -> Array:
-  """Whether any of the 4 side neighbours of each pixel of (..., n, n) is set (zero padding)."""
-  padded = jnp.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(1, 1), (1, 1)])
-  return (padded[..., :-2, 1:-1] | padded[..., 2:, 1:-1]
-          | padded[..., 1:-1, :-2] | padded[..., 1:-1, 2:])
-
-
-def tailcut_mask(image: Array, picture: float, boundary: float) -> Array:
-  """Two-level tailcut cleaning of (..., n, n) images (as ctapipe's tailcuts_clean, isolated
-  pixels dropped): pixels >= picture with a side neighbour >= boundary, plus pixels >= boundary
-  next to a pixel >= picture. Square pixels, so the 4 side neighbours."""
-  above_picture, above_boundary = image >= picture, image >= boundary
-  return ((above_picture & _has_neighbour(above_boundary))
-          | (above_boundary & _has_neighbour(above_picture)))
+def camera(config: ml_collections.ConfigDict) -> camera_lib.Camera:
+  """The simulated camera: its pixel size and the tailcut levels of `config`."""
+  return camera_lib.Camera(float(config.pixel_size_deg), float(config.tailcut_picture_pe),
+                           float(config.tailcut_boundary_pe))
 
 
 def primary_labels(primary: Primary) -> dict[str, Array]:
@@ -422,7 +413,7 @@ def simulate_event(key: Array, config: ml_collections.ConfigDict) -> tuple[Array
   primary, shower = sample_shower(shower_u, config)
   image = sample_charges(pixel_u, expected_image(shower, config), config)
   if config.tailcut:
-    mask = tailcut_mask(image, config.tailcut_picture_pe, config.tailcut_boundary_pe)
+    mask = camera_lib.tailcut_mask(image, config.tailcut_picture_pe, config.tailcut_boundary_pe)
     image = jnp.where(mask, image, 0.0)
   return image[..., None].astype(jnp.float32), primary_labels(primary)
 
@@ -548,8 +539,8 @@ def simulate_to_file(path: str, num: int, seed: int, config: ml_collections.Conf
                 'jax.random.fold_in(key, n)'}
   shape = (frozen.image_size, frozen.image_size, 1)
   key, begin = jax.random.key(seed), time.monotonic()
-  with hdf5.append_writer(path, shape, pixel_size_deg=frozen.pixel_size_deg,
-                          provenance=provenance, source='toy_iact') as writer:
+  with hdf5.append_writer(path, shape, camera=camera(frozen), provenance=provenance,
+                          source='toy_iact') as writer:
     for start in range(0, num, piece):
       stop = min(start + piece, num)
       writer.append(*_simulate_range(key, start, stop, frozen))

@@ -1,7 +1,7 @@
 """Hillas parameters of telescope images, batched in JAX (Hillas 1985).
 
 The image is treated as a distribution of light in camera coordinates (degrees; the convention of
-`jaxgan.data.toy_iact`: pixel (i, j) at x = (j - c) p, y = (i - c) p, c = (n - 1) / 2). Its first
+`jaxgan.camera`: pixel (i, j) at x = (j - c) p, y = (i - c) p, c = (n - 1) / 2). Its first
 and second moments give the size (total charge), the centroid, the length and width (standard
 deviations along the major and minor axes) and the orientation psi of the major axis; the third
 and fourth standardised moments of the coordinate along the major axis give its skewness and
@@ -15,7 +15,7 @@ source; spread out for protons.
 `CameraGeometry` of the same square pixels) on tailcut-cleaned toy_iact images.
 
 Negative pixels (pedestal-subtracted noise) carry no light: pass images through a cleaning mask
-first (`cleaned`), as Hillas analyses do.
+first (`cleaned`, the camera's tailcut: `jaxgan.camera.tailcut_mask`), as Hillas analyses do.
 """
 
 from typing import NamedTuple
@@ -23,7 +23,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan.data import toy_iact
+from jaxgan import camera as camera_lib
 
 Array = jax.Array
 
@@ -44,7 +44,7 @@ class HillasParameters(NamedTuple):
 def cleaned(images: Array, picture: float, boundary: float) -> Array:
   """(B, H, W) or (B, H, W, 1) images with the pixels outside the tailcut mask set to 0."""
   images = images[..., 0] if images.ndim == 4 else images
-  return jnp.where(toy_iact.tailcut_mask(images, picture, boundary), images, 0.0)
+  return jnp.where(camera_lib.tailcut_mask(images, picture, boundary), images, 0.0)
 
 
 def hillas_parameters(images: Array, pixel_size_deg: float) -> HillasParameters:

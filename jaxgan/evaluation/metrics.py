@@ -27,7 +27,7 @@ from scipy import linalg, stats
 from sklearn import metrics as sklearn_metrics
 from sklearn import model_selection, neural_network, pipeline, preprocessing
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.evaluation import hillas
 
 Labels = Mapping[str, np.ndarray]

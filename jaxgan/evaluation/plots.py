@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import figure
 from matplotlib.backends import backend_agg
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.evaluation import hillas
 from jaxgan.evaluation import metrics
 

@@ -10,13 +10,12 @@ needs a critic that treats each example on its own.
 """
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import heads
 from jaxgan.models import layers
 from jaxgan.models import source_frame
@@ -26,6 +25,7 @@ Array = jax.Array
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
 SOURCE_VIEWS = ('polar', 'aligned')  # the critic views that read the source from the labels
+SOURCE_LABEL = 'direction'  # the label holding the source's camera (x, y)
 CRITIC_VIEWS = ('camera', *SOURCE_VIEWS)
 
 
@@ -141,12 +141,13 @@ class Critic(nn.Module):
     dtype: computation dtype; params and the outputs stay float32.
     view: 'camera' (the padded image), 'polar' (the image resampled about the labelled source,
       `source_frame.polar_view`) or 'aligned' (about its light centroid, turned away from the
-      labelled source, `source_frame.aligned_view`); the last two need the labels, with the
-      source at `direction_columns`.
+      labelled source, `source_frame.aligned_view`); the last two need the labels and
+      `direction_columns`.
     pixel_size: the polar and aligned views' camera pixel size, in the direction label's units.
     polar_grid: the polar view's (angle bins, one-pixel radius bins).
     centroid_threshold: the aligned view's light threshold (network units).
-    direction_columns: (start, stop) of the source's (x, y) in the label vector.
+    direction_columns: (start, stop) of the source's (x, y) in the label vector (the columns of
+      `SOURCE_LABEL`); None where the critic reads no source.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
   dropout_rate: float = 0.0
@@ -159,7 +160,7 @@ class Critic(nn.Module):
   pixel_size: float = 0.1
   polar_grid: tuple[int, int] = source_frame.POLAR_GRID
   centroid_threshold: float = 2.0
-  direction_columns: tuple[int, int] = labels_lib.vector_columns(labels_lib.TELESCOPE, 'direction')
+  direction_columns: tuple[int, int] | None = None
 
   @nn.compact
   def __call__(self, images: Array, labels: Array | None = None,
@@ -168,8 +169,9 @@ class Critic(nn.Module):
     if self.view not in CRITIC_VIEWS:
       raise ValueError(f'model.critic_view={self.view!r}; choose one of {CRITIC_VIEWS}')
     if self.view in SOURCE_VIEWS:
-      if labels is None:
-        raise ValueError(f"the critic's {self.view} view needs the labels (the source position)")
+      if labels is None or self.direction_columns is None:
+        raise ValueError(f"the critic's {self.view} view needs the labels and the source's "
+                         f'direction_columns in them, got {self.direction_columns}')
       source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
       if self.view == 'polar':
         x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1], self.polar_grid)
@@ -188,9 +190,12 @@ class Critic(nn.Module):
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
-                label_dim: int = 0, aux_dim: int = 0) -> tuple[Generator, Critic]:
+                label_dim: int = 0, aux_dim: int = 0,
+                label_columns: Mapping[str, tuple[int, int]] | None = None
+                ) -> tuple[Generator, Critic]:
   """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py);
-  `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none)."""
+  `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none);
+  `label_columns`: (start, stop) of each label in the label vector (`labels.vector_columns`)."""
   generator = Generator(base_shape=tuple(model_config.generator_base_shape),
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
@@ -198,17 +203,19 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         spectral_norm=model_config.spectral_norm == 'both', dtype=dtype,
                         output_features=model_config.generator_output_features,
                         pixel_noise=model_config.generator_pixel_noise)
-  return generator, critic_from_config(model_config, dtype, label_dim, aux_dim)
+  return generator, critic_from_config(model_config, dtype, label_dim, aux_dim, label_columns)
 
 
 def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 0,
-                       aux_dim: int = 0) -> Critic:
+                       aux_dim: int = 0,
+                       label_columns: Mapping[str, tuple[int, int]] | None = None) -> Critic:
   """The critic of `from_config` (also the critic of `jaxgan.models.ctgan_frame`)."""
-  if model_config.critic_view in SOURCE_VIEWS and label_dim != labels_lib.LABEL_DIM:
+  label_columns = label_columns or {}
+  if model_config.critic_view in SOURCE_VIEWS and not (label_dim and SOURCE_LABEL in label_columns):
     raise ValueError(f'model.critic_view={model_config.critic_view!r} reads the source from '
-                     "the telescope labels, which reach the critic only with 'cgan' in "
-                     'model.conditioning '
-                     f'(its label size: {label_dim}, telescope labels: {labels_lib.LABEL_DIM})')
+                     f'the {SOURCE_LABEL!r} label, which reaches the critic only with \'cgan\' in '
+                     'model.conditioning and a dataset that has it '
+                     f'(its label size: {label_dim}, labels: {sorted(label_columns)})')
   return Critic(block_features=tuple(model_config.critic_features),
                 dropout_rate=model_config.critic_dropout,
                 conv_impl=model_config.critic_conv_impl,
@@ -216,4 +223,5 @@ def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 
                 spectral_norm=model_config.spectral_norm != 'none', dtype=dtype,
                 view=model_config.critic_view, pixel_size=model_config.camera_pixel_size,
                 polar_grid=tuple(model_config.polar_grid),
-                centroid_threshold=model_config.centroid_threshold)
+                centroid_threshold=model_config.centroid_threshold,
+                direction_columns=label_columns.get(SOURCE_LABEL))

@@ -2,7 +2,7 @@
 
 A gamma-ray shower's axis points back to its source. A convolutional generator on camera pixels
 must turn every image to a label-dependent angle, and its easiest thin streaks are the pixel
-grid's rows and columns (issue 2). This generator draws on a canvas anchored at the labelled
+grid's rows and columns. This generator draws on a canvas anchored at the labelled
 source instead, u pointing away from the source along an azimuth drawn uniformly from two entries
 of z, v across it; `source_frame.frame_to_camera` turns and shifts that canvas onto the camera,
 so a streak along u points back to the source whatever the azimuth, and the azimuths of the
@@ -20,13 +20,12 @@ critic is the ctgan critic (`model.critic_view='aligned'`, the default run's).
 """
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.data import labels as labels_lib
 from jaxgan.models import ctgan
 from jaxgan.models import layers
 from jaxgan.models import source_frame
@@ -47,7 +46,8 @@ class FrameGenerator(nn.Module):
       and a 3x3 conv to the image).
     image_size: side of the output images (the 48x48 camera canvas is centre-cropped to it).
     pixel_size: camera pixel size in the direction label's units.
-    direction_columns: (start, stop) of the source's (x, y) in the label vector.
+    direction_columns: (start, stop) of the source's (x, y) in the label vector (the columns of
+      `ctgan.SOURCE_LABEL`).
     pixel_noise: z's last 48 x 48 entries are a per-pixel noise map added in the camera stage
       times a learned per-channel scale (zero at first).
     conv_impl, axis_name, dtype: as `ctgan.Generator`'s.
@@ -57,7 +57,7 @@ class FrameGenerator(nn.Module):
   output_features: int = 16
   image_size: int = 43
   pixel_size: float = 0.1
-  direction_columns: tuple[int, int] = labels_lib.vector_columns(labels_lib.TELESCOPE, 'direction')
+  direction_columns: tuple[int, int] | None = None
   pixel_noise: bool = True
   conv_impl: str = 'xla'
   axis_name: str | None = None
@@ -65,7 +65,7 @@ class FrameGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
-    if labels.shape[-1] < self.direction_columns[1]:
+    if self.direction_columns is None or labels.shape[-1] < self.direction_columns[1]:
       raise ValueError(f'the frame generator reads the source from labels columns '
                        f'{self.direction_columns}, got {labels.shape[-1]} label columns')
     side = ctgan.PADDED_SIZE
@@ -102,21 +102,30 @@ class FrameGenerator(nn.Module):
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
-                label_dim: int = 0, aux_dim: int = 0) -> tuple[FrameGenerator, ctgan.Critic]:
+                label_dim: int = 0, aux_dim: int = 0,
+                label_columns: Mapping[str, tuple[int, int]] | None = None
+                ) -> tuple[FrameGenerator, ctgan.Critic]:
   """The frame generator and the ctgan critic from the `model` config fields
-  (experiments/ctgan_frame.py); the arguments as `ctgan.from_config`'s."""
+  (experiments/ctgan.py); the arguments as `ctgan.from_config`'s."""
+  label_columns = label_columns or {}
   if not model_config.generator_output_features:
     raise ValueError("model.name='ctgan_frame' needs model.generator_output_features > 0 "
                      '(the width of its camera stage)')
   if model_config.upsample != 'nearest' or model_config.spectral_norm == 'both':
     raise ValueError("model.name='ctgan_frame' takes model.upsample='nearest' and "
                      "model.spectral_norm 'none' or 'critic' only (its generator has no others)")
+  if ctgan.SOURCE_LABEL not in label_columns:
+    raise ValueError(f"model.name='ctgan_frame' places each shower at its source, the "
+                     f'{ctgan.SOURCE_LABEL!r} label, which the generator is not given '
+                     f'(its labels: {sorted(label_columns)})')
   generator = FrameGenerator(base_shape=tuple(model_config.generator_base_shape),
                              block_features=tuple(model_config.generator_features),
                              output_features=model_config.generator_output_features,
                              image_size=model_config.image_size,
                              pixel_size=model_config.camera_pixel_size,
+                             direction_columns=label_columns[ctgan.SOURCE_LABEL],
                              pixel_noise=model_config.generator_pixel_noise,
                              conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
                              dtype=dtype)
-  return generator, ctgan.critic_from_config(model_config, dtype, label_dim, aux_dim)
+  return generator, ctgan.critic_from_config(model_config, dtype, label_dim, aux_dim,
+                                             label_columns)

@@ -26,7 +26,7 @@ The number of generator layers sets the image side, 4 * 2^(layers - 1) (64 for f
 widths also make small images (e.g. generator (128, 1) and critic (128,) for 8x8 digits).
 """
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -147,14 +147,18 @@ def check_sizes(model_config) -> None:
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
-                label_dim: int = 0, aux_dim: int = 0) -> tuple[Generator, Critic]:
+                label_dim: int = 0, aux_dim: int = 0,
+                label_columns: Mapping[str, tuple[int, int]] | None = None
+                ) -> tuple[Generator, Critic]:
   """Builds the generator and discriminator from the `model` config fields.
 
   Reads model.generator_features, model.critic_features and model.image_size (checked against
   both depths). The size of z (model.latent_dim) is that of the generator's input. `axis_name`:
   the pmap axis of cross-device BatchNorm in both networks; `dtype`: their computation dtype;
-  `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none).
+  `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none);
+  `label_columns` is unused (the networks read the label vector whole).
   """
+  del label_columns
   check_sizes(model_config)
   generator = Generator(features=tuple(model_config.generator_features),
                         conv_impl=model_config.generator_conv_impl, axis_name=axis_name,

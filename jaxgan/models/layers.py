@@ -12,7 +12,7 @@ Convolutions differentiated once (the DCGAN discriminator's): `impl='im2col_phas
 im2col forward and kernel gradient, and computes the input gradient per output phase
 (`phase_input_grad`) instead of autodiff's col2im, which adds kh * kw zero-padded copies of the
 input-sized gradient (the largest loop fusions of the DCGAN step in a profile). Measured on the
-2-core CPU (`python -m jaxgan.benchmark --plan=critic_conv`, BENCHMARKS.md, 2026-12-06): the
+2-core CPU (`python -m jaxgan.benchmark --plan=critic_conv`, docs/benchmarks.md, 2026-12-06): the
 DCGAN iteration 1.16x faster; twice differentiated, in the paper model's critic with its
 gradient penalty, 1.69x slower than 'im2col', which stays the CTGAN critics' choice. XLA's own
 convolution ('xla') is no way out for the DCGAN discriminator on CPU: inside the step's

@@ -7,7 +7,7 @@ Dense + ReLU blocks -> Dense(C). Critic: Dense + LeakyReLU(0.2) blocks -> `heads
 applies; spectral normalisation of every layer is optional.
 """
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -71,10 +71,13 @@ class Critic(nn.Module):
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
-                label_dim: int = 0, aux_dim: int = 0) -> tuple[Generator, Critic]:
+                label_dim: int = 0, aux_dim: int = 0,
+                label_columns: Mapping[str, tuple[int, int]] | None = None
+                ) -> tuple[Generator, Critic]:
   """Generator and critic from model.generator_features (hidden widths, then the point's
-  channels), model.critic_features (hidden widths); `axis_name` is unused (no BatchNorm)."""
-  del axis_name
+  channels), model.critic_features (hidden widths); `axis_name` is unused (no BatchNorm), and
+  `label_columns` too (the networks read the label vector whole)."""
+  del axis_name, label_columns
   *hidden, channels = model_config.generator_features
   return (Generator(hidden=tuple(hidden), channels=channels,
                     spectral_norm=model_config.spectral_norm == 'both', dtype=dtype),

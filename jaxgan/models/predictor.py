@@ -1,12 +1,13 @@
 """The label predictor: a thin bottleneck ResNet with squeeze-and-excitation (CTLearn's ThinResNet).
 
-It predicts an image's labels (see `jaxgan.data.labels`): particle-type logits, log10 energy and
-the 2-d arrival direction. Layout: a 3x3 stem convolution, then stages of bottleneck residual
-blocks (1x1 reduce, 3x3, 1x1 expand, squeeze-and-excitation on the residual branch, a projection
-shortcut where the shape changes), stride 2 at the first block of every stage after the first,
-BatchNorm + ReLU after each convolution, global average pooling, and one head per label: a hidden
-ReLU layer as wide as the pooled features, then a linear output (log10 energy is no linear
-function of the pooled features, which grow in proportion to the image's brightness).
+It predicts an image's labels, one head per label of its `label_spec` (see `jaxgan.labels`; the
+telescope's by default: particle-type logits, log10 energy and the 2-d arrival direction). Layout: a
+3x3 stem convolution, then stages of bottleneck residual blocks (1x1 reduce, 3x3, 1x1 expand,
+squeeze-and-excitation on the residual branch, a projection shortcut where the shape changes),
+stride 2 at the first block of every stage after the first, BatchNorm + ReLU after each convolution,
+global average pooling, and one head per label: a hidden ReLU layer as wide as the pooled features,
+then a linear output (log10 energy is no linear function of the pooled features, which grow in
+proportion to the image's brightness).
 
 `stage_widths` are the output channels of each stage's blocks; the bottleneck inside a block is
 a quarter of that (`BOTTLENECK_RATIO`), as in ResNet-50 and CTLearn. Unlike CTLearn, the stem also
@@ -22,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgan.data import labels as labels_lib
+from jaxgan import labels as labels_lib
 from jaxgan.models.layers import Conv
 
 Array = jax.Array
@@ -97,7 +98,8 @@ class BottleneckBlock(nn.Module):
 
 
 class Predictor(nn.Module):
-  """Predicts `particletype` logits (B, 2), `energy` (B,) and `direction` (B, 2) from images.
+  """Predicts the labels of `label_spec` from images (for the telescope's: `particletype` logits
+  (B, 2), `energy` (B,) and `direction` (B, 2)).
 
   Attributes:
     stage_widths: output channels of each stage's blocks.
@@ -107,6 +109,7 @@ class Predictor(nn.Module):
     conv_impl: 'im2col' (fast on CPU) or 'xla' (native; better on GPU/TPU).
     dtype: computation dtype (params, BatchNorm statistics and outputs stay float32).
     axis_name: pmap axis over which BatchNorm averages its statistics, or None.
+    label_spec: the labels it predicts, one head each, named after the label.
   """
   stage_widths: Sequence[int] = (16, 32, 64)
   blocks_per_stage: Sequence[int] = (1, 1, 1)
@@ -115,6 +118,7 @@ class Predictor(nn.Module):
   conv_impl: str = 'im2col'
   dtype: Any = jnp.float32
   axis_name: str | None = None
+  label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE
 
   @nn.compact
   def __call__(self, images: Array, train: bool) -> dict[str, Array]:
@@ -126,7 +130,8 @@ class Predictor(nn.Module):
         `mutable=['batch_stats']`); otherwise use the running averages.
 
     Returns:
-      {'particletype': (B, 2) logits, 'energy': (B,), 'direction': (B, 2)}, float32.
+      Per label, float32: (B, num_classes) logits of a categorical label, (B,) or (B, size)
+      values of a continuous one (the shapes of `losses.label_losses`'s predictions).
     """
     if len(self.stage_widths) != len(self.blocks_per_stage):
       raise ValueError(f'stage_widths {tuple(self.stage_widths)} and blocks_per_stage '
@@ -146,28 +151,27 @@ class Predictor(nn.Module):
     return self._heads(features)
 
   def _heads(self, features: Array) -> dict[str, Array]:
-    """The three label heads on the (B, F) pooled features."""
+    """One head per label on the (B, F) pooled features: a hidden ReLU layer, a linear output."""
 
-    def dense(size: int, name: str) -> Array:
-      hidden = nn.relu(nn.Dense(features.shape[-1], dtype=self.dtype, name=f'{name}_hidden')(
-          features))
-      return nn.Dense(size, dtype=self.dtype, name=name)(hidden).astype(jnp.float32)
+    def head(label: labels_lib.Label) -> Array:
+      hidden = nn.relu(nn.Dense(features.shape[-1], dtype=self.dtype,
+                                name=f'{label.name}_hidden')(features))
+      out = nn.Dense(label.width, dtype=self.dtype, name=label.name)(hidden).astype(jnp.float32)
+      return out[:, 0] if label.scalar else out
 
-    return {
-        'particletype': dense(labels_lib.NUM_PARTICLE_TYPES, 'particletype'),
-        'energy': dense(1, 'energy')[:, 0],
-        'direction': dense(2, 'direction'),
-    }
+    return {label.name: head(label) for label in self.label_spec}
 
 
 def predictor_from_config(model_config: ml_collections.ConfigDict,
-                          axis_name: str | None = None) -> Predictor:
+                          axis_name: str | None = None,
+                          label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE) -> Predictor:
   """Builds the predictor from `stage_widths`, `blocks_per_stage`, `se_ratio`, `conv_impl`.
 
   Args:
     model_config: a config with those fields (e.g. `predictor_training.default_config()`), and
       optionally `coord_channels` (default True).
     axis_name: pmap axis over which BatchNorm averages its statistics in training mode, or None.
+    label_spec: the labels it predicts.
 
   Returns:
     The (uninitialised) `Predictor`.
@@ -176,4 +180,5 @@ def predictor_from_config(model_config: ml_collections.ConfigDict,
                    blocks_per_stage=tuple(model_config.blocks_per_stage),
                    se_ratio=model_config.se_ratio,
                    coord_channels=model_config.get('coord_channels', True),
-                   conv_impl=model_config.conv_impl, axis_name=axis_name)
+                   conv_impl=model_config.conv_impl, axis_name=axis_name,
+                   label_spec=tuple(label_spec))

@@ -1,4 +1,4 @@
-"""Views of telescope images anchored at the labelled source, for the CTGAN (issue 2).
+"""Views of telescope images anchored at the labelled source, for the CTGAN.
 
 A gamma-ray shower's image points back to its source: its major axis passes through the arrival
 direction (the `direction` label, the source's camera position). In camera pixels that is a
@@ -17,7 +17,7 @@ labelled source. Every shower that points back to its source then lies along the
 the middle of the view, whatever its position and azimuth: the critic checks one orientation at
 one place, instead of learning it for each of the polar view's angle rows.
 
-Coordinates (those of `jaxgan.data.toy_iact`): the image is centre-padded to a square canvas;
+Coordinates (those of `jaxgan.camera`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
 c = (image_size - 1) / 2, and the source (x, y) is in the units of `pixel_size` (degrees for
 the toy and MAGIC-like data: 0.1-degree pixels).
@@ -31,7 +31,7 @@ Array = jax.Array
 POLAR_ANGLES = 96  # angle bins: 0.13-degree steps 2 degrees from the source (0.1-degree pixels)
 POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any source within 1.5 deg
 # The default grid (`model.polar_grid`). A smaller one costs the critic less (its convolutions
-# read every bin): 64 x 40 trains ctgan_frame 2.3x faster (BENCHMARKS.md, 2026-12-06), seeing
+# read every bin): 64 x 40 trains ctgan_frame 2.3x faster (docs/benchmarks.md, 2026-12-06), seeing
 # light up to 40 pixels from the source.
 POLAR_GRID = (POLAR_ANGLES, POLAR_RADII)
 

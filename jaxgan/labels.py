@@ -37,6 +37,11 @@ class Label:
     """Its columns in the label vector."""
     return self.num_classes or self.size
 
+  @property
+  def scalar(self) -> bool:
+    """A continuous label of one value per example: its values and predictions are (B,)."""
+    return not self.num_classes and self.size == 1
+
 
 LabelSpec = tuple[Label, ...]
 
@@ -93,6 +98,6 @@ def predictions_from_vector(outputs: jnp.ndarray, spec: LabelSpec) -> dict[str, 
   predictions, start = {}, 0
   for label in spec:
     columns = outputs[:, start:start + label.width]
-    predictions[label.name] = columns[:, 0] if not label.num_classes and label.size == 1 else columns
+    predictions[label.name] = columns[:, 0] if label.scalar else columns
     start += label.width
   return predictions
