@@ -12,7 +12,7 @@ import pytest
 
 from jaxgan import assembly
 from jaxgan import camera as camera_lib
-from jaxgan import generate
+from jaxgan import checkpoint
 from jaxgan import logs
 from jaxgan import predictor_training
 from jaxgan import train
@@ -170,7 +170,7 @@ def test_trains_from_hdf5_split_files(tmp_path, predictor_dir):
   assert int(state.step) == 1
   facts = json.load(open(tmp_path / 'run' / 'dataset.json'))
   assert (facts['num_train'], facts['num_validation']) == (32, 16)
-  assert generate.load_generator(workdir).camera == camera  # what the evaluation cleans with
+  assert checkpoint.load_generator(workdir).camera == camera  # what the evaluation cleans with
   data = assembly.load_data(config.data, workdir)
   sampler = train.make_sampler(config, data_lib.get_dataset('hdf5'),
                                assembly.build_networks(config)[0], data)
