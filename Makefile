@@ -24,10 +24,10 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 train: $(STAMP)
 	$(PY) -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
 
-# The full suite, each test file in its own process, as many at a time as there are CPUs
-# (tests/run_files.py says why).
+# The full suite: one pytest-xdist worker per CPU, each taking whole test files (most of a file's
+# time is single-threaded compilation; docs/design.md, "Running the tests in one process").
 test: $(TEST_STAMP)
-	$(PY) tests/run_files.py
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist=loadfile tests
 
 # The fast tier: the tests marked `fast`, in one process, with tiny shapes; it fails if some
 # module under jaxgan/ had none of its functions called (tests/module_calls.py).

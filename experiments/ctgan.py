@@ -20,9 +20,9 @@ the source's generator.
   make train
   # or: python -m jaxgan.main --config=experiments/ctgan.py --workdir=runs/ctgan
 
-Expected (docs/benchmarks.md, 2026-12-07, seeds 0-2, 2-core CPU): gamma median alpha 8.6-13.5 deg at
-step 600 (data 2.2, random ~45), size-energy correlation 0.46-0.48 (data 0.48); `make train`
-on a fresh clone 6 min 34 s.
+Expected (docs/results.md, 2026-12-07, seeds 0-2, 2-core CPU): gamma median alpha 8.6-13.5 deg
+at step 600 (data 2.2, random ~45), size-energy correlation 0.46-0.48 (data 0.48); `make train`
+on a fresh clone about 6 minutes.
 """
 
 from jaxgan import configs

@@ -61,6 +61,7 @@ import os
 import re
 from typing import Any, Mapping, Sequence
 
+import jax
 import ml_collections
 import numpy as np
 from absl import logging
@@ -335,11 +336,19 @@ def _record(run: Run, step: int | None, metrics: dict[str, Any], failed: str | N
 
 def execute_run(run: Run, sweep_workdir: str, eval_num: int | None = None,
                 judge_steps: int | None = None) -> dict:
-  """Trains (or resumes) and evaluates one run; returns its result, also written to the run."""
+  """Trains (or resumes) and evaluates one run; returns its result, also written to the run.
+
+  The run's compiled code is released once it has trained (`jax.clear_caches()`): every live XLA CPU
+  executable holds memory mappings, and a long sweep in one process would otherwise reach the
+  kernel's cap, where XLA's compiler crashes (docs/design.md, "Running the tests in one
+  process").
+  """
   try:
     state = train.train_and_evaluate(run.config, run.workdir)
   except FloatingPointError as error:
     return _record(run, None, {}, str(error), eval_num)
+  finally:
+    jax.clear_caches()
   return _record(run, int(state.step), _final_metrics(run, sweep_workdir, eval_num, judge_steps),
                  None, eval_num)
 

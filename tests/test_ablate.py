@@ -13,6 +13,7 @@ import subprocess
 import sys
 import types
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -321,3 +322,17 @@ def test_a_run_folder_of_another_config_is_refused_naming_the_field(tmp_path):
   other.loss.gp_weight = run.config.loss.gp_weight
   train.claim_workdir(other, run.workdir, allow_config_change=True)
   ablation.check_same_experiment(run)
+
+
+@pytest.mark.fast
+def test_each_run_releases_its_compiled_code(tmp_path, monkeypatch):
+  """A long sweep in one process must not keep every run's executables (docs/design.md)."""
+  released = []
+  monkeypatch.setattr(jax, 'clear_caches', lambda: released.append(True))
+
+  def diverging(config, run_workdir):
+    raise FloatingPointError('non-finite critic_loss at step 1')
+
+  monkeypatch.setattr(train, 'train_and_evaluate', diverging)
+  ablation.run_sweep(mixture_config(), [{'seed': 0}, {'seed': 1}], str(tmp_path))
+  assert len(released) == 2
