@@ -63,25 +63,6 @@ ARCHITECTURE_FIELDS = ('stage_widths', 'blocks_per_stage', 'se_ratio', 'coord_ch
 PARAMETER_FIELDS = ARCHITECTURE_FIELDS[:-1]
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """The predictor sub-config (`config.predictor` of a CTGAN experiment)."""
-  config = ml_collections.ConfigDict()
-  # Directory of a saved predictor; '' means <workdir>/predictor. Trained and saved there if absent.
-  config.checkpoint = ''
-  config.stage_widths = (16, 32, 64)  # output channels of each ResNet stage's blocks
-  config.blocks_per_stage = (1, 1, 1)  # bottleneck residual blocks per stage
-  config.se_ratio = 4  # squeeze-and-excitation reduction ratio
-  config.coord_channels = True  # give the network x/y coordinate channels (helps direction)
-  config.conv_impl = 'im2col'  # 'im2col' is fastest on CPU, 'xla' on GPU/TPU
-  config.num_steps = 400  # ~1.7 min, ~3 epochs of 16,000 43x43 images on a 2-core CPU
-  config.batch_size = 128  # for training and for evaluation
-  config.learning_rate = 3e-3  # Adam's initial learning rate, cosine-decayed to 0 over num_steps
-  config.seed = 0  # initialisation and shuffling; independent of the GAN's seed
-  config.alongside = False  # keep training it on the real batches during GAN training
-  config.log_every = 50  # steps between progress lines
-  return config
-
-
 def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
   """The directory of the predictor: `config.checkpoint`, or <workdir>/predictor when empty."""
   return os.path.abspath(config.checkpoint or os.path.join(workdir, 'predictor'))
@@ -100,7 +81,7 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, val
   Images are read and normalised batch by batch, so splits on disk (`LazyImages`) stream.
 
   Args:
-    config: the predictor config (fields of `default_config()`).
+    config: the predictor config (fields of `configs.predictor()`).
     train, validation: the splits, images in physical units.
     normalise: maps a batch of images to network units.
     workdir: the run's directory, home of the predictor unless `config.checkpoint` is set.

@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import configs
 from jaxgan import labels as labels_lib
 from jaxgan import predictor_training
 from jaxgan.data.split import Split
@@ -47,7 +48,7 @@ def identity(images):
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
-  config = predictor_training.default_config()
+  config = configs.predictor()
   config.update({**TINY, 'num_steps': 8, 'batch_size': 16, 'log_every': 4, **overrides})
   return config
 

@@ -168,7 +168,7 @@ def predictor_from_config(model_config: ml_collections.ConfigDict,
   """Builds the predictor from `stage_widths`, `blocks_per_stage`, `se_ratio`, `conv_impl`.
 
   Args:
-    model_config: a config with those fields (e.g. `predictor_training.default_config()`), and
+    model_config: a config with those fields (e.g. `configs.predictor()`), and
       optionally `coord_channels` (default True).
     axis_name: pmap axis over which BatchNorm averages its statistics in training mode, or None.
     label_spec: the labels it predicts.
