@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import flax.linen as nn
 import h5py
@@ -94,6 +94,31 @@ def check_request(labels_path: str | None, num: int | None, particle: str | None
     raise ValueError(f'--num={num}: give at least 1')
   if energy_min is not None and energy_max is not None and energy_min > energy_max:
     raise ValueError(f'--energy_min={energy_min} exceeds --energy_max={energy_max}')
+
+
+def _same_file(path: str, other: str) -> bool:
+  """Whether two paths name one file: the same real path (symlinks and relative parts
+  resolved), or, where both exist, the same inode (hard links)."""
+  if os.path.realpath(path) == os.path.realpath(other):
+    return True
+  return os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other)
+
+
+def check_output(output: str, inputs: Sequence[str]) -> None:
+  """Refuses an `output` that is one of the command's `inputs` (empty entries are skipped),
+  before anything is generated: writing it would replace the input."""
+  for path in inputs:
+    if path and _same_file(output, path):
+      raise ValueError(f'--output={output} is {path}, an input of this command: give another '
+                       'output file')
+
+
+def run_inputs(workdir: str, config: ml_collections.ConfigDict,
+               labels_file: str | None) -> list[str]:
+  """The files that generating from the run in `workdir` reads: its labels file, its data
+  files and its config and data facts."""
+  return [labels_file or '', config.data.path, config.data.validation_path,
+          os.path.join(workdir, 'config.json'), os.path.join(workdir, 'dataset.json')]
 
 
 def _checked_labels(labels: Labels) -> Labels:
@@ -278,12 +303,13 @@ def generate_from_run(workdir: str, output: str, *, labels_file: str | None = No
     `generate_to_file`'s provenance, with `num_images` and `output`.
 
   Raises:
-    ValueError: a combination of choices that makes no sense (`check_request`), or no label left
-      after the filters.
+    ValueError: a combination of choices that makes no sense (`check_request`), an output that is
+      one of the inputs (`check_output`), or no label left after the filters.
   """
   check_request(labels_file, num, particle, energy_min, energy_max)
-  labels, source = requested_labels(checkpoint.load_config(workdir), labels_file=labels_file,
-                                    num=num, particle=particle, energy_min=energy_min,
-                                    energy_max=energy_max, seed=seed)
+  config = checkpoint.load_config(workdir)
+  check_output(output, run_inputs(workdir, config, labels_file))
+  labels, source = requested_labels(config, labels_file=labels_file, num=num, particle=particle,
+                                    energy_min=energy_min, energy_max=energy_max, seed=seed)
   return generate_to_file(checkpoint.load_generator(workdir, step), output, labels,
                           batch_size=batch_size, seed=seed, label_source=source)

@@ -5,6 +5,7 @@ through registries; this file knows none of them by name. With several processes
 step and checkpoint together and process 0 alone writes the other files (`jaxgan.distributed`).
 
 Workdir layout:
+  .lock                  held by the run while it trains: a second run is refused (`locks`)
   config.json            the run's configuration (a run of another configuration is refused:
                          `claim_workdir`)
   dataset.json           dataset facts the run depends on (normalisation, shapes, split sizes)
@@ -35,6 +36,7 @@ from jaxgan import assembly
 from jaxgan import checkpoint
 from jaxgan import configs
 from jaxgan import distributed
+from jaxgan import locks
 from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
@@ -196,8 +198,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       before anything of that step is saved.
     Preempted: SIGTERM or SIGINT arrived; the checkpoint of the current step is saved.
     checkpoint.DiskFullError: a checkpoint did not fit on the disk; earlier ones are intact.
+    locks.Busy: another training run holds `workdir`.
   """
   os.makedirs(workdir, exist_ok=True)
+  # Process 0 holds the workdir for the whole run; the others of a multi-process run share it.
+  with (locks.held(workdir, 'a training run') if distributed.is_writer()
+        else contextlib.nullcontext()):
+    return _train(config, workdir, allow_config_change)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str,
+           allow_config_change: bool) -> state_lib.GANState:
+  """`train_and_evaluate` once the workdir is held."""
   devices = select_devices(config.train.num_devices)
   check_config(config, len(devices))
   claim_workdir(config, workdir, allow_config_change)

@@ -206,3 +206,22 @@ def test_a_failed_generation_leaves_no_file(run, tmp_path):
     generation.generate_to_file(checkpoint.load_generator(workdir), str(output), labels,
                                 batch_size=4, seed=0)
   assert not os.listdir(tmp_path)
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(run, labels_file, tmp_path,
+                                                                   monkeypatch):
+  """The labels file named again as the output, through a symlink, a relative path and a hard
+  link: refused before anything is generated, the file byte for byte as it was."""
+  workdir = run[0]
+  before = open(labels_file, 'rb').read()
+  os.symlink(labels_file, tmp_path / 'link.h5')
+  os.link(labels_file, tmp_path / 'hard.h5')
+  monkeypatch.chdir(os.path.dirname(labels_file))
+  for output in (str(tmp_path / 'link.h5'), os.path.basename(labels_file),
+                 str(tmp_path / 'hard.h5')):
+    with pytest.raises(ValueError, match='an input of this command'):
+      generation.generate_from_run(workdir, output, labels_file=labels_file)
+  with pytest.raises(ValueError, match='an input of this command'):
+    generation.generate_from_run(workdir, os.path.join(workdir, 'config.json'), num=3)
+  assert open(labels_file, 'rb').read() == before
+  assert not [name for name in os.listdir(tmp_path) if 'generating' in name]

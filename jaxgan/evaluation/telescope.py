@@ -39,6 +39,7 @@ from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
 from jaxgan import generation
 from jaxgan import labels as labels_lib
+from jaxgan import locks
 from jaxgan import state as state_lib
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import hdf5
@@ -313,13 +314,23 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
 
   Returns:
     The contents of metrics.json.
+
+  Raises:
+    locks.Busy: another evaluation is writing <workdir>/eval/.
   """
+  os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
+  with locks.held(os.path.join(workdir, judge_lib.EVAL_DIR), 'an evaluation'):
+    return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps)
+
+
+def _evaluate_run(workdir: str, num: int | None, step: int | None, seed: int, batch_size: int,
+                  judge_steps: int | None) -> dict:
+  """`evaluate_run` once <workdir>/eval/ is held."""
   config, state, step = checkpoint.restore_state(workdir, step)
   generator = checkpoint.trained_generator(workdir, config, state, step)
   logging.info('Evaluating %s at step %d', workdir, generator.step)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   simulated = _first(data.validation, num)
-  os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
   generated, provenance = _generate(simulated, generator, seed, batch_size)
   judge = judge_lib.load_judge(config, workdir, data, judge_steps)
   logging.info('Comparing %d generated with simulated images', len(simulated))
