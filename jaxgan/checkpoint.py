@@ -229,13 +229,18 @@ def _merged(defaults: dict, saved: dict, prefix: str, filled: list[str]) -> dict
   return merged
 
 
+def check_run_directory(workdir: str) -> None:
+  """Raises FileNotFoundError, naming it, when `workdir` is no directory."""
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f'{workdir}: no such run directory')
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The run's `config.json`, for a telescope dataset (others are refused).
 
   Fields added to `configs.telescope` after the run was trained take their defaults (logged).
   """
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f'{workdir}: no such run directory')
+  check_run_directory(workdir)
   filled = []
   saved = _tuples(_read_json(workdir, 'config.json'))
   config = ml_collections.ConfigDict(_merged(configs.telescope().to_dict(), saved, '', filled))

@@ -14,6 +14,7 @@ import os
 from absl import flags
 
 from jaxgan import cli
+from jaxgan import locks
 from jaxgan.evaluation import telescope
 
 
@@ -37,7 +38,7 @@ def main(values: cli.FlagValues) -> None:
   """Evaluates the run the flags name; a bad request exits with its message."""
   try:
     result = telescope.evaluate_run(**values)
-  except (ValueError, FileNotFoundError) as error:
+  except (ValueError, FileNotFoundError, locks.Busy) as error:
     raise SystemExit(f'jaxgan.evaluate: {error}') from error
   print(f'Evaluated step {result["run"]["step"]} on {result["run"]["num_images"]} images: '
         f'see {os.path.dirname(result["run"]["generated"])}/summary.md')

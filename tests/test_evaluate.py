@@ -118,6 +118,7 @@ def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
   workdir = evaluated[0]
   with pytest.raises(FileNotFoundError, match='no such run directory'):
     telescope.evaluate_run(str(tmp_path / 'missing'))
+  assert not (tmp_path / 'missing').exists()
   with pytest.raises(ValueError, match=f'num=5: give {telescope.MIN_IMAGES} to 32'):
     telescope.evaluate_run(workdir, num=5)
   untrained = tmp_path / 'untrained'

@@ -13,6 +13,8 @@ from jaxgan import train
 from jaxgan.evaluation import telescope
 from tests.helpers import tiny_config
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 HOLD = ('import fcntl, os, sys, time\n'
         'lock = open(os.path.join(sys.argv[1], ".lock"), "a+")\n'
         'fcntl.flock(lock, fcntl.LOCK_EX)\n'
@@ -69,3 +71,14 @@ def test_a_second_evaluation_of_a_run_is_refused(tmp_path):
   with locks.held(str(eval_dir), 'an evaluation'):
     with pytest.raises(locks.Busy, match='in use by an evaluation'):
       telescope.evaluate_run(str(tmp_path))
+
+
+def test_the_command_line_refuses_a_busy_workdir_in_one_line(tmp_path, other_process):
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.main', '--config=experiments/mixture2d.py',
+       f'--workdir={tmp_path}'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'jaxgan.main: {tmp_path} is in use by a training run (pid {other_process.pid} on '
+      'elsewhere): wait for it to end, or use another folder')
+  assert 'Traceback' not in result.stderr

@@ -316,8 +316,10 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     The contents of metrics.json.
 
   Raises:
+    FileNotFoundError: `workdir` does not exist (nothing is created).
     locks.Busy: another evaluation is writing <workdir>/eval/.
   """
+  checkpoint.check_run_directory(workdir)
   os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
   with locks.held(os.path.join(workdir, judge_lib.EVAL_DIR), 'an evaluation'):
     return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps)
