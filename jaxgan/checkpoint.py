@@ -63,9 +63,13 @@ class Checkpointer:
 
   def __init__(self, directory: str, max_to_keep: int):
     self.directory = os.path.abspath(directory)
-    self._manager = ocp.CheckpointManager(
+    self._max_to_keep = max_to_keep
+    self._manager = self._new_manager()
+
+  def _new_manager(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep, create=True))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -98,6 +102,10 @@ class Checkpointer:
         logging.warning('Checkpoint %d in %s does not restore (%s: %s); trying an older one',
                         step, self.directory, type(error).__name__, error)
         failures.append(step)
+        # A failed restore can leave the manager refusing every other step (a step without
+        # its item folder makes it expect several items): start the next try afresh.
+        self._manager.close()
+        self._manager = self._new_manager()
         continue
       self._set_aside(failures)
       logging.info('Restored checkpoint %d from %s', step, self.directory)

@@ -131,11 +131,19 @@ def damage(workdir, step):
       os.truncate(path, os.path.getsize(path) // 2)
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, straight):
+def remove_item_folder(workdir, step):
+  """Deletes the item folder of checkpoint `step`, leaving its metadata, as a copy cut short
+  might."""
+  shutil.rmtree(os.path.join(workdir, 'checkpoints', str(step), 'default'))
+
+
+@pytest.mark.parametrize('damage_newest', [damage, remove_item_folder])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, straight,
+                                                                    damage_newest):
   workdir = str(tmp_path / 'run')
   shutil.copytree(straight[0], workdir)
   _, at_two, _ = checkpoint.restore_state(workdir, 2)
-  damage(workdir, 4)
+  damage_newest(workdir, 4)
   restorer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), max_to_keep=3)
   try:
     restored = restorer.restore_or(jax.tree.map(np.zeros_like, at_two))
