@@ -35,13 +35,9 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
 
 
 def main(values: cli.FlagValues) -> None:
-  """Runs the sweep the flags name; a bad sweep or config exits with its message."""
-  try:
-    rows = ablation.run_sweep_file(values['config'], values['sweep'], values['workdir'],
-                                   eval_num=values['eval_num'],
-                                   judge_steps=values['judge_steps'])
-  except (ValueError, FileNotFoundError) as error:
-    raise SystemExit(f'jaxgan.ablate: {error}') from error
+  """Runs the sweep the flags name (a bad sweep or config ends with its message: `cli`)."""
+  rows = ablation.run_sweep_file(values['config'], values['sweep'], values['workdir'],
+                                 eval_num=values['eval_num'], judge_steps=values['judge_steps'])
   print(f'{sum(row["seeds"] for row in rows)} runs, {len(rows)} settings: see '
         f'{os.path.join(values["workdir"], "results.md")}')
 

@@ -14,7 +14,6 @@ import os
 from absl import flags
 
 from jaxgan import cli
-from jaxgan import locks
 from jaxgan.evaluation import telescope
 
 
@@ -35,11 +34,8 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
 
 
 def main(values: cli.FlagValues) -> None:
-  """Evaluates the run the flags name; a bad request exits with its message."""
-  try:
-    result = telescope.evaluate_run(**values)
-  except (ValueError, FileNotFoundError, locks.Busy) as error:
-    raise SystemExit(f'jaxgan.evaluate: {error}') from error
+  """Evaluates the run the flags name (a bad request ends with its message: `cli`)."""
+  result = telescope.evaluate_run(**values)
   print(f'Evaluated step {result["run"]["step"]} on {result["run"]["num_images"]} images: '
         f'see {os.path.dirname(result["run"]["generated"])}/summary.md')
 

@@ -28,7 +28,6 @@ from ml_collections import config_flags
 
 from jaxgan import cli
 from jaxgan import distributed
-from jaxgan import locks
 from jaxgan import train
 
 
@@ -70,8 +69,6 @@ def main(values: cli.FlagValues) -> None:
   except train.Preempted as stop:
     logging.warning('%s', stop)
     sys.exit(128 + stop.signum)
-  except locks.Busy as busy:
-    raise SystemExit(f'jaxgan.main: {busy}') from busy
 
 
 if __name__ == '__main__':
