@@ -7,7 +7,9 @@ missing).
 """
 
 import dataclasses
+import functools
 import json
+import math
 import os
 from typing import Callable
 
@@ -51,9 +53,6 @@ def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty
   if loss_config.gp_interpolation not in steps.INTERPOLATIONS:
     raise ValueError(f'loss.gp_interpolation={loss_config.gp_interpolation!r}; choose one of '
                      f'{steps.INTERPOLATIONS}')
-  if loss_config.r1_every < 1 or loss_config.clip < 0:
-    raise ValueError(f'loss.r1_every must be >= 1 and loss.clip >= 0, got '
-                     f'{loss_config.r1_every} and {loss_config.clip}')
   if loss_config.penalty == 'r1':
     return steps.Penalty('r1', loss_config.r1_gamma, every=loss_config.r1_every)
   return steps.Penalty(loss_config.penalty, loss_config.gp_weight, loss_config.gp_interpolation)
@@ -79,6 +78,71 @@ def load_data(data_config: ml_collections.ConfigDict, workdir: str) -> RunData:
       json.dump(facts, f, indent=2)
   logging.info('Data: %s', facts)
   return RunData(train, validation, normalisation)
+
+
+def generated_image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """(H, W, C) of the images the config's generator draws (shapes only: nothing is computed)."""
+  generator, _ = build_networks(config)
+  z = jax.ShapeDtypeStruct((1, config.model.latent_dim), jnp.float32)
+  labels = jax.ShapeDtypeStruct((1, conditioning_of(config).generator_label_dim), jnp.float32)
+  images, _ = jax.eval_shape(functools.partial(generator.init_with_output, train=False),
+                             jax.random.key(0), z, labels)
+  return tuple(images.shape[1:])
+
+
+def data_source(data_config: ml_collections.ConfigDict) -> str:
+  """Where the data comes from, for messages: its file or folder, else its dataset's name."""
+  return f'data.path={data_config.path!r}' if data_config.path else f'data.name={data_config.name!r}'
+
+
+def check_model_fits_data(config: ml_collections.ConfigDict, data: RunData) -> None:
+  """Fails with one line, naming the data and the config fields, when the networks cannot train
+  on the data: images of another shape than the generator draws (or than the training split's,
+  for the validation split), a training split smaller than a batch, or a camera whose pixel size
+  is not the model's `camera_pixel_size`."""
+  shape, drawn = tuple(data.train.image_shape), generated_image_shape(config)
+  if shape != drawn:
+    raise ValueError(f'{data_source(config.data)} holds {_format_shape(shape)} images, but the '
+                     f'generator (model.name={config.model.name!r}, model.image_size, '
+                     f'model.generator_features) draws {_format_shape(drawn)}: make them agree')
+  if tuple(data.validation.image_shape) != shape:
+    raise ValueError(f'the validation split (data.validation_path={config.data.validation_path!r}) '
+                     f'holds {_format_shape(data.validation.image_shape)} images, the training '
+                     f'split {_format_shape(shape)}')
+  _check_split_sizes(config, data)
+  _check_pixel_size(config)
+
+
+def _format_shape(shape: tuple[int, ...]) -> str:
+  return 'x'.join(map(str, shape))
+
+
+def _check_split_sizes(config: ml_collections.ConfigDict, data: RunData) -> None:
+  needed = {'train.batch_size': config.train.batch_size}
+  if conditioning_of(config).uses_predictor and not config.predictor.checkpoint:
+    needed['predictor.batch_size'] = config.predictor.batch_size
+  for field, batch in needed.items():
+    if len(data.train) < batch:
+      raise ValueError(f'the training split of {data_source(config.data)} holds {len(data.train)} '
+                       f'examples, fewer than one batch ({field}={batch}): give more data '
+                       '(data.num_examples) or a smaller batch')
+  if not len(data.validation):
+    raise ValueError(f'the validation split of {data_source(config.data)} is empty: raise '
+                     'data.validation_fraction or give data.validation_path')
+
+
+def _check_pixel_size(config: ml_collections.ConfigDict) -> None:
+  """The frame generator and the critic's polar and aligned views measure the camera in
+  `model.camera_pixel_size` units; they must be the data camera's."""
+  model = config.model
+  if model.name != 'ctgan_frame' and model.critic_view == 'camera':
+    return
+  camera = data_lib.camera_of(config.data)
+  if camera is not None and not math.isclose(camera.pixel_size_deg, model.camera_pixel_size,
+                                             rel_tol=1e-6):
+    raise ValueError(f'model.camera_pixel_size={model.camera_pixel_size} but the camera of '
+                     f'{data_source(config.data)} has {camera.pixel_size_deg} deg pixels: set '
+                     f'model.camera_pixel_size={camera.pixel_size_deg}')
 
 
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,

@@ -30,6 +30,7 @@ from typing import Any, Callable
 from absl import app
 from absl import flags
 from absl import logging
+from ml_collections import config_flags
 
 from jaxgan import locks
 from jaxgan import logs
@@ -55,6 +56,7 @@ def run(main: Callable[[FlagValues], None],
       raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     logging.get_absl_handler().addFilter(logs.QuietLibraries())
     try:
+      check_config_files(holders)
       main({name: holder.value for name, holder in holders.items()})
     except USER_ERRORS as error:
       logging.debug('%s failed', command, exc_info=True)
@@ -65,6 +67,18 @@ def run(main: Callable[[FlagValues], None],
   except BaseException as ending:  # pylint: disable=broad-except  # re-raised unless stuck
     exit_if_threads_stick(ending, THREAD_GRACE_S)
     raise
+
+
+def check_config_files(holders: dict[str, flags.FlagHolder]) -> None:
+  """Fails with one line for a config-file flag that names no file (ml_collections reports it as
+  'Failed loading config file config_config')."""
+  for name in holders:
+    try:
+      path = config_flags.get_config_filename(flags.FLAGS[name])
+    except TypeError:  # not a config-file flag
+      continue
+    if path and not os.path.isfile(path):
+      raise FileNotFoundError(f'--{name}={path}: no such file')
 
 
 def command_name() -> str:

@@ -20,7 +20,7 @@ import copy
 import importlib.util
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import ml_collections
 
@@ -28,6 +28,35 @@ from jaxgan.data import images
 from jaxgan.data import toy_iact
 
 SIZES = ('paper', 'small')  # `telescope(size=...)`
+
+
+def check_bounds(config: ml_collections.ConfigDict, bounds: Sequence[tuple[str, str]]) -> None:
+  """Fails, naming the field, on a value outside its interval.
+
+  Args:
+    config: the config.
+    bounds: (dotted field, interval) pairs; an interval is written as in mathematics, '[0, 1)',
+      '(0, inf)', '[1, inf)'. Each element of a tuple value is checked.
+  """
+  for field, interval in bounds:
+    value = _field(config, field)
+    if not all(_inside(element, interval)
+               for element in (value if isinstance(value, (tuple, list)) else (value,))):
+      raise ValueError(f'{field}={value!r} must lie in {interval}')
+
+
+def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
+  for name in dotted.split('.'):
+    config = config[name]
+  return config
+
+
+def _inside(value: float, interval: str) -> bool:
+  """Whether `value` lies in `interval` ('[low, high)' and the like)."""
+  low, high = (float(end) for end in interval[1:-1].split(','))
+  above = value >= low if interval[0] == '[' else value > low
+  below = value <= high if interval[-1] == ']' else value < high
+  return above and below
 
 
 def _common() -> ml_collections.ConfigDict:

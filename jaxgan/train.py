@@ -6,8 +6,9 @@ step and checkpoint together and process 0 alone writes the other files (`jaxgan
 
 Workdir layout:
   .lock                  held by the run while it trains: a second run is refused (`locks`)
-  config.json            the run's configuration (a run of another configuration is refused:
-                         `claim_workdir`)
+  config.json            the run's configuration, written once the config, the data and the
+                         model passed their checks (a run of another configuration is then
+                         refused: `check_claim`)
   dataset.json           dataset facts the run depends on (normalisation, shapes, split sizes)
   predictor/             the pretrained auxiliary predictor (unless `predictor.checkpoint` is set;
                          frozen, or the start of one trained alongside, in the checkpoints)
@@ -48,6 +49,31 @@ from jaxgan.evaluation import telescope
 
 
 NONFINITE_MODES = ('stop', 'skip')  # `train.nonfinite`
+POSITIVE, NON_NEGATIVE, FRACTION = '(0, inf)', '[0, inf)', '[0, 1)'
+COUNT = '[1, inf)'
+# Fields whose values outside these intervals would train silently wrong, or fail late
+# (`configs.check_bounds`; tuples element by element).
+BOUNDS = (
+    *((f'model.{field}', COUNT) for field in ('image_size', 'latent_dim', 'generator_base_shape',
+                                              'generator_features', 'critic_features')),
+    ('model.critic_dropout', FRACTION), ('model.info_categorical', NON_NEGATIVE),
+    ('model.info_continuous', NON_NEGATIVE),
+    *((f'loss.{field}', NON_NEGATIVE) for field in ('gp_weight', 'r1_gamma', 'clip', 'info_weight',
+                                                    'adversarial_weight')),
+    ('loss.r1_every', COUNT), ('loss.label_smoothing', FRACTION),
+    ('optimizer.generator_learning_rate', POSITIVE), ('optimizer.critic_learning_rate', POSITIVE),
+    ('optimizer.b1', FRACTION), ('optimizer.b2', FRACTION),
+    *((f'train.{field}', COUNT) for field in ('num_steps', 'batch_size', 'n_critic', 'log_every',
+                                              'sample_every', 'checkpoint_every', 'max_to_keep')),
+    ('train.num_epochs', NON_NEGATIVE), ('train.num_devices', NON_NEGATIVE),
+    ('train.ema_decay', FRACTION),
+    ('data.num_examples', COUNT), ('data.validation_fraction', FRACTION),
+    ('data.image_scale', NON_NEGATIVE),
+    *((f'predictor.{field}', COUNT) for field in ('stage_widths', 'blocks_per_stage', 'se_ratio',
+                                                  'num_steps', 'batch_size', 'log_every')),
+    ('predictor.learning_rate', POSITIVE),
+    ('eval.every', NON_NEGATIVE),
+)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -69,6 +95,8 @@ def select_devices(num_devices: int) -> list[jax.Device]:
   by_process = [distributed.on_process(jax.devices(), index)
                 for index in range(jax.process_count())]
   fewest = min(len(devices) for devices in by_process)
+  if num_devices < 0:
+    raise ValueError(f'train.num_devices={num_devices} must lie in [0, inf) (0: all devices)')
   if num_devices > fewest:
     raise ValueError(f'train.num_devices={num_devices} but only {fewest} local devices '
                      f'exist: {jax.local_devices()}')
@@ -77,15 +105,10 @@ def select_devices(num_devices: int) -> list[jax.Device]:
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Fails early, naming the field, on values that would only break later."""
+  configs.check_bounds(config, BOUNDS)
   if config.train.batch_size % num_devices:
     raise ValueError(f'train.batch_size={config.train.batch_size} does not split evenly over '
                      f'{num_devices} devices')
-  for field in ('num_steps', 'batch_size', 'n_critic', 'log_every', 'sample_every',
-                'checkpoint_every', 'max_to_keep'):
-    if config.train[field] < 1:
-      raise ValueError(f'train.{field} must be >= 1, got {config.train[field]}')
-  if config.train.num_epochs < 0:
-    raise ValueError(f'train.num_epochs must be >= 0, got {config.train.num_epochs}')
   losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
   assembly.penalty_from_config(config.loss)
   assembly.conditioning_of(config).check(config.loss.label_weights)
@@ -97,16 +120,12 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.train.nonfinite not in NONFINITE_MODES:
     raise ValueError(f'train.nonfinite={config.train.nonfinite!r}; choose one of '
                      f'{NONFINITE_MODES}')
-  if not 0 <= config.train.ema_decay < 1:
-    raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
   if config.data.online_simulation:
     data_lib.simulator_of(config.data)  # fails for a dataset that has no simulator
   _check_eval_config(config)
 
 
 def _check_eval_config(config: ml_collections.ConfigDict) -> None:
-  if config.eval.every < 0:
-    raise ValueError(f'eval.every must be >= 0, got {config.eval.every}')
   if not config.eval.every:
     return
   if data_lib.get_dataset(config.data.name).camera is None:
@@ -128,21 +147,28 @@ def saved_config_differences(config: ml_collections.ConfigDict,
     return configs.differences(f.read(), config)
 
 
+def check_claim(config: ml_collections.ConfigDict, workdir: str,
+                allow_config_change: bool = False) -> dict[str, tuple[Any, Any]]:
+  """Refuses a workdir that holds a run of another configuration; returns the differences.
+
+  Fields in `configs.CONTINUATION_FIELDS` (length, logging cadence) may change, and with
+  `allow_config_change` any field may.
+  """
+  differing = saved_config_differences(config, workdir)
+  if differing and not allow_config_change:
+    raise ValueError(f'{workdir} holds a run of another configuration; fields (saved -> now):\n'
+                     f'{configs.describe_differences(differing)}\nUse another --workdir, or '
+                     '--allow_config_change to continue this run with the new values.')
+  return differing
+
+
 def claim_workdir(config: ml_collections.ConfigDict, workdir: str,
                   allow_config_change: bool = False) -> None:
-  """Writes `config.json`, refusing a workdir that holds a run of another configuration.
-
-  Fields in `configs.CONTINUATION_FIELDS` (length, logging cadence) may change. With
-  `allow_config_change` the run continues under the new values, and the old file is kept as
-  `config.replaced-<UTC time>.json`.
-  """
+  """Writes `config.json` once `check_claim` passes: the run is under way from then on. With
+  `allow_config_change`, the old file is kept as `config.replaced-<UTC time>.json`."""
   path = os.path.join(workdir, 'config.json')
-  differing = saved_config_differences(config, workdir)
+  differing = check_claim(config, workdir, allow_config_change)
   if differing:
-    if not allow_config_change:
-      raise ValueError(f'{workdir} holds a run of another configuration; fields (saved -> now):\n'
-                       f'{configs.describe_differences(differing)}\nUse another --workdir, or '
-                       '--allow_config_change to continue this run with the new values.')
     if distributed.is_writer():
       kept = os.path.join(workdir, time.strftime('config.replaced-%Y%m%dT%H%M%SZ.json',
                                                  time.gmtime()))
@@ -212,11 +238,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   """`train_and_evaluate` once the workdir is held."""
   devices = select_devices(config.train.num_devices)
   check_config(config, len(devices))
-  claim_workdir(config, workdir, allow_config_change)
+  check_claim(config, workdir, allow_config_change)
   logging.info('Training on %d device(s): %s', len(devices), devices)
 
   dataset = data_lib.get_dataset(config.data.name)
   data = assembly.load_data(config.data, workdir)
+  assembly.check_model_fits_data(config, data)
+  # config.json marks a run under way: a start refused above leaves the workdir open to another.
+  claim_workdir(config, workdir, allow_config_change)
   if config.data.online_simulation:
     on_device = False  # nothing to keep there: the step makes its examples
     logging.info('Training examples simulated on the devices, afresh for every batch')

@@ -62,11 +62,23 @@ def _load_hdf5(data_config) -> tuple[Split, Split]:
   if not data_config.path:
     raise ValueError("data.name='hdf5' needs data.path, the training split's file")
   if data_config.validation_path:
+    _check_same_camera(data_config.path, data_config.validation_path)
     return hdf5.open_split(data_config.path), hdf5.open_split(data_config.validation_path)
   logging.info('No data.validation_path: holding out the last %.0f%% of %s (kept on disk)',
                100 * data_config.validation_fraction, data_config.path)
   return split_train_validation(hdf5.open_split(data_config.path),
                                 data_config.validation_fraction)
+
+
+def _check_same_camera(train_path: str, validation_path: str) -> None:
+  """Fails, naming both files, unless the validation file's images have the training file's
+  shape, pixel size and tailcut levels."""
+  train, validation = hdf5.read_metadata(train_path), hdf5.read_metadata(validation_path)
+  for name in ('image_shape', 'pixel_size_deg', *hdf5.TAILCUT_ATTRIBUTES):
+    if train.get(name) != validation.get(name):
+      raise ValueError(f'data.validation_path={validation_path!r} has {name} '
+                       f'{validation.get(name)}, but the training file data.path={train_path!r} '
+                       f'has {train.get(name)}: both splits must come from one camera')
 
 
 def _toy_iact_camera(data_config) -> camera_lib.Camera:

@@ -63,7 +63,7 @@ def judge_config(config: ml_collections.ConfigDict, workdir: str,
   judge = ml_collections.ConfigDict(config.predictor.to_dict())
   judge.seed = config.predictor.seed + 1
   judge.checkpoint = os.path.abspath(os.path.join(workdir, EVAL_DIR, JUDGE_DIR))
-  judge.num_steps = num_steps or config.predictor.num_steps
+  judge.num_steps = config.predictor.num_steps if num_steps is None else num_steps
   return judge
 
 

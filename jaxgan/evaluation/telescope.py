@@ -320,6 +320,9 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     locks.Busy: another evaluation is writing <workdir>/eval/.
   """
   checkpoint.check_run_directory(workdir)
+  for name, value in (('batch_size', batch_size), ('judge_steps', judge_steps)):
+    if value is not None and value < 1:
+      raise ValueError(f'{name}={value} must lie in [1, inf)')
   os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
   with locks.held(os.path.join(workdir, judge_lib.EVAL_DIR), 'an evaluation'):
     return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps)
