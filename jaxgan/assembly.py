@@ -92,7 +92,9 @@ def generated_image_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
 
 def data_source(data_config: ml_collections.ConfigDict) -> str:
   """Where the data comes from, for messages: its file or folder, else its dataset's name."""
-  return f'data.path={data_config.path!r}' if data_config.path else f'data.name={data_config.name!r}'
+  if data_config.path:
+    return f'data.path={data_config.path!r}'
+  return f'data.name={data_config.name!r}'
 
 
 def check_model_fits_data(config: ml_collections.ConfigDict, data: RunData) -> None:
@@ -126,9 +128,6 @@ def _check_split_sizes(config: ml_collections.ConfigDict, data: RunData) -> None
       raise ValueError(f'the training split of {data_source(config.data)} holds {len(data.train)} '
                        f'examples, fewer than one batch ({field}={batch}): give more data '
                        '(data.num_examples) or a smaller batch')
-  if not len(data.validation):
-    raise ValueError(f'the validation split of {data_source(config.data)} is empty: raise '
-                     'data.validation_fraction or give data.validation_path')
 
 
 def _check_pixel_size(config: ml_collections.ConfigDict) -> None:

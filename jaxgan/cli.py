@@ -11,8 +11,8 @@ the tests import several entry points in one process.
 How a command ends:
 - A user's error (`USER_ERRORS`: a bad config value, data file or request, a missing or
   unwritable file, a full disk, a busy folder) prints its message, `jaxgan.main: <what is
-  wrong>`, and exits with status 1; `--verbosity=1` logs its traceback too. Anything else is a bug and
-  prints its traceback.
+  wrong>`, and exits with status 1; `--verbosity=1` logs its traceback too. Anything else is a
+  bug and prints its traceback.
 - A thread that is not a daemon and outlives the command (a background save of a library that
   waits forever for a signal from a failed operation) would keep the process alive after its
   main thread ended. After `THREAD_GRACE_S` such threads are abandoned: the process exits with the
