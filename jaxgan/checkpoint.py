@@ -21,7 +21,8 @@ dataset.json give the state's shapes and the normalisation; the checkpoint of a 
 restores into them, read only. Without a chosen step, the newest checkpoint that restores does:
 damaged newer ones are skipped with a warning naming them and why, and left where they are (the
 next training run sets them aside). A chosen step that does not restore is an error naming the
-newest one that does. `TrainedGenerator` is the generator of such a state with what turns its
+newest one that does. A missing, truncated or invalid config.json or dataset.json is one
+error naming the file. `TrainedGenerator` is the generator of such a state with what turns its
 outputs into photoelectrons (`jaxgan.generation`, `jaxgan.evaluation.telescope`).
 """
 
@@ -246,12 +247,22 @@ def _tuples(value: Any) -> Any:
 
 
 def _read_json(workdir: str, name: str) -> dict:
+  """The JSON object in `<workdir>/<name>`; a missing, truncated or invalid file is one error
+  naming it."""
   path = os.path.join(workdir, name)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{workdir}: no {name}; not a jaxgan run directory (train one with '
                             'python -m jaxgan.main)')
-  with open(path) as f:
-    return json.load(f)
+  with open(path, 'rb') as f:
+    try:
+      saved = json.load(f)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+      raise ValueError(f'{path}: not valid JSON ({error}); the file is damaged (a copy cut '
+                       'short?): restore it from a copy of the run') from error
+  if not isinstance(saved, dict):
+    raise ValueError(f'{path}: a JSON {type(saved).__name__}, expected an object; restore the '
+                     'file from a copy of the run')
+  return saved
 
 
 def _merged(defaults: dict, saved: dict, prefix: str, filled: list[str]) -> dict:

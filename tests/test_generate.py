@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(run, labels_fi
     generation.generate_from_run(workdir, os.path.join(workdir, 'config.json'), num=3)
   assert open(labels_file, 'rb').read() == before
   assert not [name for name in os.listdir(tmp_path) if 'generating' in name]
+
+
+@pytest.mark.parametrize('name', ['config.json', 'dataset.json'])
+@pytest.mark.parametrize('damage,message', [
+    (lambda path: os.truncate(path, os.path.getsize(path) // 2), 'not valid JSON'),
+    (lambda path: path.write_text('[1, 2]'), 'a JSON list, expected an object'),
+], ids=['truncated', 'a list'])
+def test_a_damaged_run_file_is_named_in_one_line(run, tmp_path, name, damage, message):
+  workdir = tmp_path / 'run'
+  shutil.copytree(run[0], workdir)
+  damage(workdir / name)
+  with pytest.raises(ValueError, match=re.escape(f'{workdir / name}: {message}')) as refused:
+    generation.generate_from_run(str(workdir), str(tmp_path / 'generated.h5'), num=3)
+  assert '\n' not in str(refused.value)
