@@ -240,3 +240,13 @@ def test_a_damaged_run_file_is_named_in_one_line(run, tmp_path, name, damage, me
   with pytest.raises(ValueError, match=re.escape(f'{workdir / name}: {message}')) as refused:
     generation.generate_from_run(str(workdir), str(tmp_path / 'generated.h5'), num=3)
   assert '\n' not in str(refused.value)
+
+
+def test_a_truncated_labels_file_is_named_in_one_line(run, labels_file, tmp_path):
+  truncated = tmp_path / 'labels.h5'
+  shutil.copy(labels_file, truncated)
+  os.truncate(truncated, os.path.getsize(truncated) // 2)
+  with pytest.raises(ValueError, match=re.escape(f'{truncated}: not a readable HDF5 file '
+                                                 '(truncated file')) as refused:
+    generation.generate_from_run(run[0], str(tmp_path / 'generated.h5'), labels_file=truncated)
+  assert '\n' not in str(refused.value)
