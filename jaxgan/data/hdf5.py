@@ -74,6 +74,7 @@ _LABELS = {
 }
 _LABEL_CHUNK = 4096  # label entries per HDF5 chunk
 _STREAM_BYTES = 1 << 24  # about the bytes of images read at once when scanning a whole file
+PARTIAL = '.partial'  # appended to the name of a file being written (`append_writer`)
 
 PathLike = str | os.PathLike
 
@@ -309,7 +310,7 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *,
   attributes = _file_attributes(path, image_shape, camera, provenance, source)
   if chunk_images < 1:
     raise ValueError(f'{_where(path, "images")}: chunk_images={chunk_images}, expected >= 1')
-  partial = path + '.partial'
+  partial = path + PARTIAL
   try:
     with h5py.File(partial, 'w') as file:
       file.attrs.update(attributes)
