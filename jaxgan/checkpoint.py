@@ -346,14 +346,18 @@ def _restore_chosen(reader: Checkpointer, template: Any, step: int,
   """Checkpoint `step` restored, and `step`; when it does not restore, an error naming the
   newest of the other `steps` (newest first) that does."""
   restored, _, failures = reader.first_intact(template, [step])
-  if failures:
-    others = [other for other in steps if other != step]
-    _, intact, _ = reader.first_intact(template, others)
-    advice = (f'the newest that restores is {intact}: give --step={intact}, or no step'
-              if intact is not None else f'none of the others {others} restores either')
-    raise ValueError(f'{reader.directory}: checkpoint {step} does not restore '
-                     f'({failures[step]}); {advice}')
-  return restored, step
+  if not failures:
+    return restored, step
+  others = [other for other in steps if other != step]
+  _, intact, _ = reader.first_intact(template, others)
+  if intact is not None:
+    advice = f'the newest that restores is {intact}: give --step={intact}, or no step'
+  elif others:
+    advice = f'none of the others {others} restores either'
+  else:
+    advice = 'the run has no other checkpoint'
+  raise ValueError(f'{reader.directory}: checkpoint {step} does not restore ({failures[step]}); '
+                   f'{advice}')
 
 
 def _state_template(config: ml_collections.ConfigDict,
