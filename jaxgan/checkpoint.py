@@ -15,11 +15,15 @@ Faults (decisions):
   step and the folder. Orbax writes a step in a temporary folder and renames it when complete,
   and deletes old steps only after a successful save, so the earlier checkpoints stay intact.
 
-Restoring a trained run outside training (`restore_state`, `load_generator`): the run's
-config.json (fields added since take their defaults) and dataset.json give the state's shapes and
-the normalisation; the checkpoint of a chosen step (default: the latest) restores into them, read
-only. `TrainedGenerator` is the generator of such a state with what turns its outputs into
-photoelectrons (`jaxgan.generation`, `jaxgan.evaluation.telescope`).
+Restoring a trained run outside training (`restore_state`, `load_generator`: `jaxgan.generate`,
+`jaxgan.evaluate`): the run's config.json (fields added since take their defaults) and
+dataset.json give the state's shapes and the normalisation; the checkpoint of a chosen step
+restores into them, read only. Without a chosen step, the newest checkpoint that restores does:
+damaged newer ones are skipped with a warning naming them and why, and left where they are (the
+next training run sets them aside). A chosen step that does not restore is an error naming the
+newest one that does. A missing, truncated or invalid config.json or dataset.json is one
+error naming the file. `TrainedGenerator` is the generator of such a state with what turns its
+outputs into photoelectrons (`jaxgan.generation`, `jaxgan.evaluation.telescope`).
 """
 
 import contextlib
@@ -59,17 +63,27 @@ class DiskFullError(OSError):
 
 
 class Checkpointer:
-  """Saves and restores pytrees of arrays under `<workdir>/checkpoints/<step>`."""
+  """Saves and restores pytrees of arrays under `<workdir>/checkpoints/<step>`.
 
-  def __init__(self, directory: str, max_to_keep: int):
+  `read_only=True` opens the folder of a finished run for `first_intact` only: nothing is
+  created, saved, moved or deleted.
+  """
+
+  def __init__(self, directory: str, max_to_keep: int | None = None, read_only: bool = False):
     self.directory = os.path.abspath(directory)
-    self._max_to_keep = max_to_keep
+    self._max_to_keep, self._read_only = max_to_keep, read_only
     self._manager = self._new_manager()
 
   def _new_manager(self) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep, create=True))
+    if self._read_only:
+      options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    else:
+      options = ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep, create=True)
+    return ocp.CheckpointManager(self.directory, options=options)
+
+  def all_steps(self) -> list[int]:
+    """The saved steps, newest first."""
+    return sorted(self._manager.all_steps(), reverse=True)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -90,31 +104,41 @@ class Checkpointer:
     with _disk_full_errors(f'checkpoint {step} in {self.directory}'):
       self._manager.save(step, args=ocp.args.StandardSave(tree))
 
-  def restore_or(self, template: T) -> T:
-    """The newest checkpoint that restores into `template`'s structure, or `template` if there
-    are no checkpoints (see the module docstring for damaged ones)."""
-    steps = sorted(self._manager.all_steps(), reverse=True)
-    failures = []
+  def first_intact(self, template: T,
+                   steps: list[int]) -> tuple[T | None, int | None, dict[int, str]]:
+    """The first of `steps` that restores into `template`'s structure (host arrays), its step,
+    and the steps tried before it that did not, with why (each logged as a warning); None and
+    None for the first two when none restores. Moves nothing."""
+    failures = {}
     for step in steps:
       try:
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(template))
-      except Exception as error:  # pylint: disable=broad-except  # any damage: try an older one
-        logging.warning('Checkpoint %d in %s does not restore (%s: %s); trying an older one',
-                        step, self.directory, type(error).__name__, error)
-        failures.append(step)
+      except Exception as error:  # pylint: disable=broad-except  # any damage: try the next one
+        failures[step] = _one_line(error)
+        logging.warning('Checkpoint %d in %s does not restore (%s)', step, self.directory,
+                        failures[step])
         # A failed restore can leave the manager refusing every other step (a step without
         # its item folder makes it expect several items): start the next try afresh.
         self._manager.close()
         self._manager = self._new_manager()
         continue
-      self._set_aside(failures)
-      logging.info('Restored checkpoint %d from %s', step, self.directory)
-      return jax.tree.map(np.asarray, restored)
-    if steps:
-      raise RuntimeError(f'none of the checkpoints {steps} in {self.directory} restores into '
-                         'this run\'s state (see the warnings above); not starting afresh: '
-                         'move the folder away to start anew')
-    return template
+      return jax.tree.map(np.asarray, restored), step, failures
+    return None, None, failures
+
+  def restore_or(self, template: T) -> T:
+    """The newest checkpoint that restores into `template`'s structure, or `template` if there
+    are no checkpoints (see the module docstring for damaged ones)."""
+    steps = self.all_steps()
+    restored, step, failures = self.first_intact(template, steps)
+    if step is None:
+      if steps:
+        raise RuntimeError(f'none of the checkpoints {steps} in {self.directory} restores into '
+                           'this run\'s state (see the warnings above); not starting afresh: '
+                           'move the folder away to start anew')
+      return template
+    self._set_aside(list(failures))
+    logging.info('Restored checkpoint %d from %s', step, self.directory)
+    return restored
 
   def close(self) -> None:
     """Waits for pending saves and releases the manager."""
@@ -153,6 +177,12 @@ def latest_saved_step(directory: str) -> int | None:
     return None
   steps = ocp.utils.checkpoint_steps(directory)
   return max(steps) if steps else None
+
+
+def _one_line(error: BaseException) -> str:
+  """`error` as one line: its type and the first line of its message."""
+  lines = str(error).strip().splitlines()
+  return f'{type(error).__name__}: {lines[0] if lines else ""}'
 
 
 @contextlib.contextmanager
@@ -217,12 +247,22 @@ def _tuples(value: Any) -> Any:
 
 
 def _read_json(workdir: str, name: str) -> dict:
+  """The JSON object in `<workdir>/<name>`; a missing, truncated or invalid file is one error
+  naming it."""
   path = os.path.join(workdir, name)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{workdir}: no {name}; not a jaxgan run directory (train one with '
                             'python -m jaxgan.main)')
-  with open(path) as f:
-    return json.load(f)
+  with open(path, 'rb') as f:
+    try:
+      saved = json.load(f)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+      raise ValueError(f'{path}: not valid JSON ({error}); the file is damaged (a copy cut '
+                       'short?): restore it from a copy of the run') from error
+  if not isinstance(saved, dict):
+    raise ValueError(f'{path}: a JSON {type(saved).__name__}, expected an object; restore the '
+                     'file from a copy of the run')
+  return saved
 
 
 def _merged(defaults: dict, saved: dict, prefix: str, filled: list[str]) -> dict:
@@ -262,19 +302,62 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def _restore(directory: str, template: Any, step: int | None) -> tuple[Any, int]:
-  """Checkpoint `step` (None: the latest) of `directory` restored into `template`, and its step."""
+  """Checkpoint `step` of `directory` restored into `template` (host arrays), and its step; step
+  None: the newest that restores. Read only: damaged checkpoints are skipped, never moved.
+
+  Raises:
+    FileNotFoundError: no checkpoint in `directory`.
+    ValueError: no checkpoint `step`, or it does not restore (naming the newest that does), or
+      none restores.
+  """
   if not os.path.isdir(directory):
     raise FileNotFoundError(f'{directory}: no checkpoint; the run has not saved one yet')
-  options = ocp.CheckpointManagerOptions(read_only=True, create=False)
-  with ocp.CheckpointManager(directory, options=options) as manager:
-    available = sorted(manager.all_steps())
+  reader = Checkpointer(directory, read_only=True)
+  try:
+    available = reader.all_steps()
     if not available:
       raise FileNotFoundError(f'{directory}: no checkpoint; the run has not saved one yet')
-    step = available[-1] if step is None else step
+    if step is None:
+      return _restore_newest(reader, template, available)
     if step not in available:
-      raise ValueError(f'{directory}: no checkpoint at step {step}; available: {available}')
-    restored = manager.restore(step, args=ocp.args.StandardRestore(template))
-  return jax.tree.map(np.asarray, restored), step
+      raise ValueError(f'{directory}: no checkpoint at step {step}; available: '
+                       f'{sorted(available)}')
+    return _restore_chosen(reader, template, step, available)
+  finally:
+    reader.close()
+
+
+def _restore_newest(reader: Checkpointer, template: Any, steps: list[int]) -> tuple[Any, int]:
+  """The newest of `steps` (newest first) that restores, and its step; the skipped ones named in
+  a warning."""
+  restored, step, failures = reader.first_intact(template, steps)
+  if step is None:
+    raise ValueError(f'{reader.directory}: none of the checkpoints {steps} restores (see the '
+                     f'warnings above; {steps[0]}: {failures[steps[0]]})')
+  if failures:
+    logging.warning('Using checkpoint %d of %s, the newest that restores; skipped %s, left as '
+                    'they are', step, reader.directory,
+                    '; '.join(f'{bad} ({why})' for bad, why in failures.items()))
+  return restored, step
+
+
+def _restore_chosen(reader: Checkpointer, template: Any, step: int,
+                    steps: list[int]) -> tuple[Any, int]:
+  """Checkpoint `step` restored, and `step`; when it does not restore, an error naming the
+  newest of the other `steps` (newest first) that does."""
+  restored, _, failures = reader.first_intact(template, [step])
+  if not failures:
+    return restored, step
+  others = [other for other in steps if other != step]
+  _, intact, _ = reader.first_intact(template, others)
+  if intact is not None:
+    advice = f'the newest that restores is {intact}: give --step={intact}, or no step'
+  elif others:
+    advice = f'none of the others {others} restores either'
+  else:
+    advice = 'the run has no other checkpoint'
+  raise ValueError(f'{reader.directory}: checkpoint {step} does not restore ({failures[step]}); '
+                   f'{advice}')
 
 
 def _state_template(config: ml_collections.ConfigDict,

@@ -7,7 +7,8 @@
 The labels are either exactly those of a jaxgan HDF5 file (`--labels`) or `--num` draws, with
 replacement, from the run's training labels, optionally only one particle type and log10(E / TeV)
 in [energy_min, energy_max]; `jaxgan.generation.generate_from_run` writes the images (streamed,
-with the generator's provenance: see `jaxgan/generation.py`).
+with the generator's provenance: see `jaxgan/generation.py`). SIGTERM or Ctrl-C stops it with
+status 128 + the signal (143, 130), the partial output removed.
 """
 
 from absl import flags
@@ -38,13 +39,15 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
 
 
 def main(values: cli.FlagValues) -> None:
-  """Writes the images the flags ask for; a bad request exits with its message."""
+  """Writes the images the flags ask for; a bad request exits with its message, SIGTERM or
+  Ctrl-C with 128 + the signal (143, 130), the partial output removed."""
   try:
-    stats = generation.generate_from_run(
-        values['workdir'], values['output'], labels_file=values['labels'], num=values['num'],
-        particle=values['particle'], energy_min=values['energy_min'],
-        energy_max=values['energy_max'], batch_size=values['batch_size'], seed=values['seed'],
-        step=values['step'])
+    with generation.exit_on_signal(values['output']):
+      stats = generation.generate_from_run(
+          values['workdir'], values['output'], labels_file=values['labels'], num=values['num'],
+          particle=values['particle'], energy_min=values['energy_min'],
+          energy_max=values['energy_max'], batch_size=values['batch_size'], seed=values['seed'],
+          step=values['step'])
   except (ValueError, FileNotFoundError) as error:
     raise SystemExit(f'jaxgan.generate: {error}') from error
   print(f'{stats["num_images"]} images from step {stats["step"]} written to {stats["output"]} '

@@ -15,11 +15,26 @@ images depend on (seed, labels) and not on the batch size. The generator's throu
 compilation excluded: the program is compiled before the clock starts) is logged and stored, with
 the workdir, checkpoint step, seed and label source, in the file's `provenance` attribute under
 'generator'.
+
+Interruptions leave no litter. Until complete, the output is written as
+`<output>.generating.<host>.<pid>[.partial]` (`_staging`). Within `exit_on_signal` (the
+command line), SIGTERM and Ctrl-C remove that file and end the process with 128 + the signal
+(143, 130), as `jaxgan.main` does; an earlier file under the output's name is kept as it was.
+What an uncatchable end (SIGKILL, a crash) leaves is removed by the next generation of the same
+output: the name tells whether its writer is gone (no process of that pid on this host), so a
+concurrent generation's file is left alone (two generations of one output write separate files;
+the last to finish gives the output), and so are other hosts' files (on a shared disk, this
+host cannot tell).
 """
 
+import contextlib
 import functools
 import json
 import os
+import re
+import signal
+import socket
+import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -39,6 +54,8 @@ from jaxgan.data import hdf5
 SOURCE = 'jaxgan.generate'  # the `source` attribute of the files written here
 PROGRESS_EVERY_S = 5.0  # seconds between progress lines
 DEFAULT_BATCH_SIZE = 4096  # images generated at once by `generate_from_run`
+STAGING = '.generating'  # `_staging`: the output's name + this + '.<host>.<pid>'
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # `exit_on_signal`
 
 Labels = dict[str, np.ndarray]
 
@@ -224,6 +241,72 @@ def _replace_provenance(path: str, provenance: dict) -> None:
     os.close(descriptor)
 
 
+@contextlib.contextmanager
+def exit_on_signal(output: str) -> Iterator[None]:
+  """For a command line writing `output`: while the block runs, SIGTERM and SIGINT (Ctrl-C)
+  remove this process's staging files of `output` and end the process at once with status
+  128 + the signal (143, 130), as the signal would have. Nothing else is written or awaited, so
+  no exception that a library might catch on the way out is involved. Outside the main thread,
+  where Python sets no handlers, signals keep theirs."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def stop(signum, frame):
+    del frame
+    for path in (_staging(output) + hdf5.PARTIAL, _staging(output)):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+    logging.warning('Stopped by %s: %s not written, no partial file left',
+                    signal.Signals(signum).name, output)
+    logging.flush()
+    os._exit(128 + signum)
+
+  previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+
+
+def _staging(output: str) -> str:
+  """The name `output` has while this process writes it: it names the host and the process, so
+  that `_sweep_stale` can tell a writer that is gone."""
+  return f'{output}{STAGING}.{socket.gethostname()}.{os.getpid()}'
+
+
+def _alive(pid: int) -> bool:
+  """Whether process `pid` of this host runs. This process counts as gone: it has no staging
+  file yet when it sweeps, so one with its pid was left by an earlier process of the same pid
+  (containers restart with the same pids)."""
+  if pid == os.getpid():
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # another user's
+    return True
+  return True
+
+
+def _sweep_stale(output: str) -> None:
+  """Removes the staging files of `output` left by writers of this host that are gone (a
+  SIGKILL, a crash, a power cut); those of live writers and other hosts are left alone."""
+  folder, name = os.path.split(os.path.abspath(output))
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f'--output={output}: no folder {folder}; make it first')
+  stale = re.compile(re.escape(f'{name}{STAGING}.{socket.gethostname()}.') +
+                     rf'(\d+)({re.escape(hdf5.PARTIAL)})?$')
+  for entry in os.listdir(folder):
+    found = stale.match(entry)
+    if found and not _alive(int(found.group(1))):
+      os.remove(os.path.join(folder, entry))
+      logging.warning('Removed %s, left by an interrupted generation (process %s is gone)',
+                      os.path.join(folder, entry), found.group(1))
+
+
 def generate_to_file(generator: checkpoint.TrainedGenerator, output: str, labels: Labels, *,
                      batch_size: int, seed: int, label_source: Any = None) -> dict[str, Any]:
   """Writes `generator`'s images for `labels` to `output`, a jaxgan HDF5 file.
@@ -244,7 +327,8 @@ def generate_to_file(generator: checkpoint.TrainedGenerator, output: str, labels
     raise ValueError(f'batch_size={batch_size}: give at least 1')
   labels = _checked_labels(labels)
   num = len(labels['energy'])
-  staging = output + '.generating'  # complete but without the final provenance
+  _sweep_stale(output)
+  staging = _staging(output)  # complete but without the final provenance
   try:
     with hdf5.append_writer(staging, generator.image_shape, camera=generator.camera,
                             provenance={}, source=SOURCE) as writer:

@@ -14,6 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxgan import checkpoint
+from jaxgan import generation
 from jaxgan import main as main_lib
 from jaxgan import train
 from jaxgan.data import pipeline
@@ -225,3 +226,44 @@ def test_a_write_that_fills_the_disk_is_reported_as_such(tmp_path, monkeypatch):
       saver.save(7, {'x': np.zeros(3)})
   finally:
     saver.close()
+
+
+def run_files(workdir):
+  """Every file under `workdir` with its size and modification time."""
+  return {os.path.join(folder, name): (os.stat(os.path.join(folder, name)).st_size,
+                                       os.stat(os.path.join(folder, name)).st_mtime_ns)
+          for folder, _, names in os.walk(workdir) for name in names}
+
+
+@pytest.mark.parametrize('damage_newest', [damage, remove_item_folder])
+def test_reading_a_run_skips_a_damaged_newest_checkpoint_and_moves_nothing(
+    tmp_path, straight, damage_newest, caplog):
+  """As `jaxgan.generate` and `jaxgan.evaluate` read a run: the newest intact checkpoint, the
+  damaged one named in a warning and left in place."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(straight[0], workdir)
+  _, at_two, _ = checkpoint.restore_state(workdir, 2)
+  damage_newest(workdir, 4)
+  before = run_files(workdir)
+  _, state, step = checkpoint.restore_state(workdir)
+  assert step == 2
+  assert_trees_equal(at_two, state)
+  assert 'skipped 4 (' in caplog.text
+  stats = generation.generate_from_run(workdir, str(tmp_path / 'generated.h5'), num=3)
+  assert stats['step'] == 2
+  assert run_files(workdir) == before
+  assert not os.path.exists(os.path.join(workdir, checkpoint.DAMAGED_FOLDER))
+
+
+def test_reading_a_damaged_chosen_checkpoint_names_the_newest_intact_one(tmp_path, straight):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(straight[0], workdir)
+  damage(workdir, 4)
+  with pytest.raises(ValueError, match=r'checkpoint 4 does not restore \(.*\); the newest that '
+                                       r'restores is 2: give --step=2') as refused:
+    checkpoint.load_generator(workdir, step=4)
+  assert '\n' not in str(refused.value)
+  damage(workdir, 2)
+  with pytest.raises(ValueError, match=r'none of the checkpoints \[4, 2\] restores'):
+    checkpoint.restore_state(workdir)
+  assert checkpoint_steps(workdir) == [2, 4]

@@ -2,9 +2,13 @@
 
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -225,3 +229,81 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(run, labels_fi
     generation.generate_from_run(workdir, os.path.join(workdir, 'config.json'), num=3)
   assert open(labels_file, 'rb').read() == before
   assert not [name for name in os.listdir(tmp_path) if 'generating' in name]
+
+
+@pytest.mark.parametrize('name', ['config.json', 'dataset.json'])
+@pytest.mark.parametrize('damage,message', [
+    (lambda path: os.truncate(path, os.path.getsize(path) // 2), 'not valid JSON'),
+    (lambda path: path.write_text('[1, 2]'), 'a JSON list, expected an object'),
+], ids=['truncated', 'a list'])
+def test_a_damaged_run_file_is_named_in_one_line(run, tmp_path, name, damage, message):
+  workdir = tmp_path / 'run'
+  shutil.copytree(run[0], workdir)
+  damage(workdir / name)
+  with pytest.raises(ValueError, match=re.escape(f'{workdir / name}: {message}')) as refused:
+    generation.generate_from_run(str(workdir), str(tmp_path / 'generated.h5'), num=3)
+  assert '\n' not in str(refused.value)
+
+
+def test_a_truncated_labels_file_is_named_in_one_line(run, labels_file, tmp_path):
+  truncated = tmp_path / 'labels.h5'
+  shutil.copy(labels_file, truncated)
+  os.truncate(truncated, os.path.getsize(truncated) // 2)
+  with pytest.raises(ValueError, match=re.escape(f'{truncated}: not a readable HDF5 file '
+                                                 '(truncated file')) as refused:
+    generation.generate_from_run(run[0], str(tmp_path / 'generated.h5'), labels_file=truncated)
+  assert '\n' not in str(refused.value)
+
+
+def litter(folder):
+  """The staging files of generations in `folder`."""
+  return sorted(name for name in os.listdir(folder) if generation.STAGING in name)
+
+
+def generation_under_way(workdir, output):
+  """A `jaxgan.generate` process writing `output` (a million images: minutes), once its partial
+  file exists."""
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'jaxgan.generate', f'--workdir={workdir}', f'--output={output}',
+       '--num=1000000', '--batch_size=8'], cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  deadline = time.monotonic() + 120
+  while not any(name.endswith('.partial') for name in litter(os.path.dirname(output))):
+    assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+    time.sleep(0.1)
+  return process
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_a_signal_exits_128_plus_it_leaving_no_partial_file_and_the_old_output(
+    run, labels_file, tmp_path, signum):
+  output = tmp_path / 'generated.h5'
+  shutil.copy(labels_file, output)  # an earlier output: replaced only by a complete one
+  process = generation_under_way(run[0], output)
+  try:
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+  finally:
+    process.kill()
+  assert process.returncode == 128 + signum, stderr
+  assert f'Stopped by {signum.name}' in stderr and 'Traceback' not in stderr
+  assert os.listdir(tmp_path) == ['generated.h5']
+  assert open(output, 'rb').read() == open(labels_file, 'rb').read()
+
+
+def test_the_next_generation_removes_only_what_writers_that_are_gone_left(run, tmp_path):
+  """Not the file of a generation of the same output still running, nor another host's."""
+  output = tmp_path / 'generated.h5'
+  process = generation_under_way(run[0], output)
+  try:
+    writing = litter(tmp_path)
+    generation.generate_from_run(run[0], str(output), num=3)
+    assert litter(tmp_path) == writing and process.poll() is None
+  finally:
+    process.kill()
+  process.communicate(timeout=60)
+  elsewhere = f'generated.h5.generating.{socket.gethostname()}x.{process.pid}.partial'
+  (tmp_path / elsewhere).write_bytes(b'')
+  generation.generate_from_run(run[0], str(output), num=4)
+  assert litter(tmp_path) == [elsewhere]
+  assert len(hdf5.read(output)) == 4

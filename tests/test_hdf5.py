@@ -490,3 +490,39 @@ def test_toy_iact_command_line_writes_simulate_output(tmp_path):
   assert hdf5.read_camera(path, CAMERA) == camera_lib.Camera(0.1, 7.0, 3.5)
   provenance = metadata['provenance']
   assert (provenance['seed'], provenance['num'], provenance['config']) == (3, 300, config.to_dict())
+
+
+def _truncate(path: str) -> None:
+  """Cuts the file to half its size, as a copy cut short would."""
+  os.truncate(path, os.path.getsize(path) // 2)
+
+
+def _break_an_index(path: str) -> None:
+  """Overwrites the signature of the file's first B-tree (an index of groups or chunks), as
+  damage on disk might."""
+  with open(path, 'rb') as f:
+    at = f.read().index(b'TREE')
+  with open(path, 'r+b') as f:
+    f.seek(at)
+    f.write(b'XXXX')
+
+
+@pytest.mark.parametrize('damage,reason', [(_truncate, 'truncated file'),
+                                           (_break_an_index, 'B-tree signature')],
+                         ids=['truncated', 'damaged index'])
+def test_an_unreadable_file_is_refused_in_one_line_naming_it(example, damage, reason):
+  path, _, _ = example
+  damage(path)
+  for reader in (hdf5.validate, hdf5.open_split, hdf5.read):
+    with pytest.raises(ValueError) as raised:
+      reader(path)
+    message = str(raised.value)
+    assert message.startswith(f'{path}: not a readable HDF5 file (') and reason in message
+    assert '\n' not in message
+
+
+def test_a_truncated_file_gives_no_camera(example):
+  path, _, _ = example
+  _truncate(path)
+  with pytest.raises(ValueError, match=re.escape(f'{path}: not a readable HDF5 file (truncated')):
+    dataset.camera_of(_hdf5_config(path))

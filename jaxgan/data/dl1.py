@@ -114,14 +114,6 @@ def _problem(path: str, name: str, problem: str) -> ValueError:
   return ValueError(f'{path}: dataset {name!r}: {problem}')
 
 
-def _open(path: str) -> h5py.File:
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'{path}: no such file')
-  if not h5py.is_hdf5(path):
-    raise ValueError(f'{path}: not an HDF5 file')
-  return h5py.File(path, 'r')
-
-
 def _table(file: h5py.File, name: str, columns: Sequence[str]) -> h5py.Dataset:
   """The table (compound dataset) `name`, checked to hold `columns` and to be readable here."""
   table = file.get(name)
@@ -401,7 +393,7 @@ def _image_table(file: h5py.File, telescope: int, camera: Camera) -> h5py.Datase
 def _convert_file(path: str, telescope: int, camera: Camera, mapping: Mapping,
                   writer: hdf5.AppendWriter, chunk_events: int) -> Counts:
   """Appends the events of one input, chunk by chunk; its camera must be `camera`."""
-  with _open(path) as file:
+  with hdf5.open_file(path) as file:
     if not _same_camera(read_camera(file, telescope), camera):
       raise ValueError(f'{path}: the camera of telescope {telescope} differs from the one in '
                        f'{camera.where}')
@@ -446,7 +438,7 @@ def convert(inputs: Sequence[str], output: str, telescope: int, mapper: str = 'a
   """
   if not inputs:
     raise ValueError('no input file')
-  with _open(inputs[0]) as file:
+  with hdf5.open_file(inputs[0]) as file:
     camera = read_camera(file, telescope)
   mapping = camera_mapping(camera, mapper)
   provenance = {'converter': 'jaxgan.data.dl1', 'inputs': [os.fspath(p) for p in inputs],

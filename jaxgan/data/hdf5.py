@@ -40,15 +40,17 @@ whole file first: attributes, dataset shapes and dtypes, a non-empty split, fini
 pixels, particle types 0 or 1; `validate` and `open_split` scan the images in blocks of whole
 chunks (about `_STREAM_BYTES`), never loading them whole. Any problem raises one ValueError
 naming the file, the dataset (or attribute) and the problem (the first bad image or entry by
-index). Readers accept any integer dtype for `particletype` and any floating dtype for `energy`
-and `direction` (returned as int32 / float32); images must be float32. Writers apply the same
-checks to each piece before writing it.
+index); so does a file HDF5 cannot read (truncated, or damaged: `open_file`, `readable`), as
+'<path>: not a readable HDF5 file (<HDF5's reason>)'. Readers accept any integer dtype for
+`particletype` and any floating dtype for `energy` and `direction` (returned as int32 /
+float32); images must be float32. Writers apply the same checks to each piece before writing it.
 """
 
 import contextlib
 import json
 import math
 import os
+import re
 from typing import Any, Callable, Iterator, Mapping
 
 import h5py
@@ -72,6 +74,7 @@ _LABELS = {
 }
 _LABEL_CHUNK = 4096  # label entries per HDF5 chunk
 _STREAM_BYTES = 1 << 24  # about the bytes of images read at once when scanning a whole file
+PARTIAL = '.partial'  # appended to the name of a file being written (`append_writer`)
 
 PathLike = str | os.PathLike
 
@@ -307,7 +310,7 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *,
   attributes = _file_attributes(path, image_shape, camera, provenance, source)
   if chunk_images < 1:
     raise ValueError(f'{_where(path, "images")}: chunk_images={chunk_images}, expected >= 1')
-  partial = path + '.partial'
+  partial = path + PARTIAL
   try:
     with h5py.File(partial, 'w') as file:
       file.attrs.update(attributes)
@@ -438,21 +441,54 @@ class LazyImages:
     self._file.close()
 
 
-def _open(path: PathLike) -> tuple[h5py.File, str]:
-  """The file opened for reading, and its path as str; clear errors for missing or foreign files."""
-  path = os.fspath(path)
+def open_file(path: PathLike, **options: Any) -> h5py.File:
+  """The HDF5 file `path` opened for reading by h5py (with `options`).
+
+  Raises:
+    FileNotFoundError: no file at `path`.
+    ValueError: not an HDF5 file, or not a readable one (truncated, damaged), naming `path`.
+  """
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path}: no such file')
   if not h5py.is_hdf5(path):
     raise ValueError(f'{path}: not an HDF5 file')
-  return h5py.File(path, 'r', rdcc_nbytes=0), path
+  with readable(path):
+    return h5py.File(path, 'r', **options)
+
+
+@contextlib.contextmanager
+def readable(path: PathLike) -> Iterator[None]:
+  """Re-raises an error of HDF5 reading `path` (a truncated or damaged file: h5py raises
+  OSError, RuntimeError or KeyError for HDF5's errors) as one ValueError naming it."""
+  try:
+    yield
+  except (OSError, RuntimeError, KeyError) as error:
+    raise ValueError(f'{path}: not a readable HDF5 file ({_reason(error)}); the file is damaged '
+                     '(a copy cut short?): write or copy it again') from error
+
+
+def _reason(error: BaseException) -> str:
+  """HDF5's reason in an h5py error: 'truncated file: eof = 96, ...' of 'Unable to synchronously
+  open file (truncated file: eof = 96, ...)'."""
+  text = str(error.args[0]) if len(error.args) == 1 else str(error)
+  found = re.search(r'\((.*)\)\s*$', text)
+  return found.group(1) if found else text
+
+
+def _open(path: PathLike) -> tuple[h5py.File, str]:
+  """The file opened for reading (`open_file`, without chunk cache), and its path as str."""
+  path = os.fspath(path)
+  return open_file(path, rdcc_nbytes=0), path
 
 
 def _dataset(file: h5py.File, name: str, path: str) -> h5py.Dataset:
-  item = file.get(name)
+  """Dataset `name` of `file`; missing or not a dataset: a ValueError naming it. (Unlike
+  `file.get`, `in` raises on a damaged group rather than reporting the dataset missing.)"""
+  if name not in file:
+    raise ValueError(f'{_where(path, name)}: missing')
+  item = file[name]
   if not isinstance(item, h5py.Dataset):
-    problem = 'missing' if item is None else f'a {type(item).__name__}, not a dataset'
-    raise ValueError(f'{_where(path, name)}: {problem}')
+    raise ValueError(f'{_where(path, name)}: a {type(item).__name__}, not a dataset')
   return item
 
 
@@ -481,7 +517,7 @@ def validate(path: PathLike) -> None:
     ValueError: anything else wrong, with one message naming the file, dataset and problem.
   """
   file, path = _open(path)
-  with file:
+  with file, readable(path):
     _checked_contents(file, path)
     _check_finite_images(file['images'], _where(path, 'images'))
 
@@ -497,8 +533,9 @@ def open_split(path: PathLike) -> Split:
   """
   file, path = _open(path)
   try:
-    labels = _checked_contents(file, path)
-    _check_finite_images(file['images'], _where(path, 'images'))
+    with readable(path):
+      labels = _checked_contents(file, path)
+      _check_finite_images(file['images'], _where(path, 'images'))
   except BaseException:
     file.close()
     raise
@@ -515,7 +552,7 @@ def read(path: PathLike) -> Split:
     Split with (N, H, W, C) float32 images and numpy labels (int32 / float32).
   """
   file, path = _open(path)
-  with file:
+  with file, readable(path):
     labels = _checked_contents(file, path)
     images = file['images'][...]
   _check_finite_images(images, _where(path, 'images'))
@@ -533,7 +570,7 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     and `tailcut_picture_pe`, `tailcut_boundary_pe` where the file has them.
   """
   file, path = _open(path)
-  with file:
+  with file, readable(path):
     return _checked_attributes(file.attrs, path)
 
 
