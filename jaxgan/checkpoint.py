@@ -246,7 +246,7 @@ def _tuples(value: Any) -> Any:
   return value
 
 
-def _read_json(workdir: str, name: str) -> dict:
+def read_json(workdir: str, name: str) -> dict:
   """The JSON object in `<workdir>/<name>`; a missing, truncated or invalid file is one error
   naming it."""
   path = os.path.join(workdir, name)
@@ -290,7 +290,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """
   check_run_directory(workdir)
   filled = []
-  saved = _tuples(_read_json(workdir, 'config.json'))
+  saved = _tuples(read_json(workdir, 'config.json'))
   config = ml_collections.ConfigDict(_merged(configs.telescope().to_dict(), saved, '', filled))
   if filled:
     logging.warning('%s/config.json predates the fields %s: using their defaults', workdir,
@@ -385,7 +385,7 @@ def restore_state(workdir: str, step: int | None = None) -> tuple[ml_collections
   """The config of the run in `workdir`, its whole state (host arrays) at checkpoint `step`
   (None: the latest), and that step."""
   config = load_config(workdir)
-  image_shape = tuple(_read_json(workdir, 'dataset.json')['image_shape'])
+  image_shape = tuple(read_json(workdir, 'dataset.json')['image_shape'])
   state, step = _restore(directory_of(workdir), _state_template(config, image_shape),
                          step)
   return config, state, step
@@ -394,7 +394,7 @@ def restore_state(workdir: str, step: int | None = None) -> tuple[ml_collections
 def trained_generator(workdir: str, config: ml_collections.ConfigDict, state: state_lib.GANState,
                       step: int) -> TrainedGenerator:
   """The generator of `state`, a state of the telescope run in `workdir` at `step`."""
-  facts = _read_json(workdir, 'dataset.json')
+  facts = read_json(workdir, 'dataset.json')
   generator, _ = assembly.build_networks(config)
   return TrainedGenerator(
       workdir=workdir, module=generator, variables=state.sampling_variables,

@@ -379,11 +379,12 @@ def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:
   return flat
 
 
-def differences(saved_json: str, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
+def differences(saved: Mapping[str, Any],
+                config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
   """Field -> (saved value, `config`'s value) for every field outside CONTINUATION_FIELDS that
-  differs between a saved `config.json` text and `config` (a field missing on one side shows as
-  None)."""
-  saved = _flatten(json.loads(saved_json))
+  differs between a saved `config.json` (its JSON object) and `config` (a field missing on one
+  side shows as None)."""
+  saved = _flatten(saved)
   wanted = _flatten(json.loads(config.to_json_best_effort()))
   return {field: (saved.get(field), wanted.get(field))
           for field in sorted(saved.keys() | wanted.keys())

@@ -41,15 +41,12 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
 def main(values: cli.FlagValues) -> None:
   """Writes the images the flags ask for; a bad request exits with its message, SIGTERM or
   Ctrl-C with 128 + the signal (143, 130), the partial output removed."""
-  try:
-    with generation.exit_on_signal(values['output']):
-      stats = generation.generate_from_run(
-          values['workdir'], values['output'], labels_file=values['labels'], num=values['num'],
-          particle=values['particle'], energy_min=values['energy_min'],
-          energy_max=values['energy_max'], batch_size=values['batch_size'], seed=values['seed'],
-          step=values['step'])
-  except (ValueError, FileNotFoundError) as error:
-    raise SystemExit(f'jaxgan.generate: {error}') from error
+  with generation.exit_on_signal(values['output']):
+    stats = generation.generate_from_run(
+        values['workdir'], values['output'], labels_file=values['labels'], num=values['num'],
+        particle=values['particle'], energy_min=values['energy_min'],
+        energy_max=values['energy_max'], batch_size=values['batch_size'], seed=values['seed'],
+        step=values['step'])
   print(f'{stats["num_images"]} images from step {stats["step"]} written to {stats["output"]} '
         f'at {stats["images_per_second"]:.0f} images/s')
 

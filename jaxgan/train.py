@@ -140,11 +140,9 @@ def saved_config_differences(config: ml_collections.ConfigDict,
                              workdir: str) -> dict[str, tuple[Any, Any]]:
   """`configs.differences` between the run saved in `workdir` (its config.json) and `config`;
   empty when `workdir` holds no run."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  if not os.path.exists(os.path.join(workdir, 'config.json')):
     return {}
-  with open(path) as f:
-    return configs.differences(f.read(), config)
+  return configs.differences(checkpoint.read_json(workdir, 'config.json'), config)
 
 
 def check_claim(config: ml_collections.ConfigDict, workdir: str,

@@ -169,3 +169,11 @@ def test_evaluate_refuses_a_count_below_one_before_reading_the_run(tmp_path, req
   with pytest.raises(ValueError, match=f'^{message} must lie in'):
     telescope.evaluate_run(str(tmp_path), **request_)
   assert not os.listdir(tmp_path)
+
+
+@pytest.mark.fast
+def test_a_truncated_config_json_is_named_when_training_resumes(tmp_path):
+  with open(tmp_path / 'config.json', 'w') as f:
+    f.write(tiny_config().to_json_best_effort()[:100])
+  with pytest.raises(ValueError, match=re.escape(f'{tmp_path}/config.json: not valid JSON')):
+    train.train_and_evaluate(tiny_config(), str(tmp_path))
