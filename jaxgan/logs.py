@@ -64,8 +64,7 @@ def drop_rows_after(path: str, step: int) -> int:
   """
   if not os.path.exists(path):
     return 0
-  with open(path) as f:
-    *complete, cut_short = f.read().split('\n')  # cut_short: '' after a final newline
+  complete, cut_short = _lines(path)
   kept = [line for line in complete if line.strip() and json.loads(line)['step'] <= step]
   removed = len(complete) - len(kept) + bool(cut_short)
   if removed:
@@ -79,13 +78,21 @@ def drop_rows_after(path: str, step: int) -> int:
   return removed
 
 
+def _lines(path: str) -> tuple[list[str], str]:
+  """The complete lines of a text file, and what follows its last newline: '' when the file ends
+  with one, else a line cut short (being written, or its write interrupted)."""
+  with open(path) as f:
+    *complete, rest = f.read().split('\n')
+  return complete, rest
+
+
 def read_metrics(workdir: str) -> list[dict]:
-  """The rows of `<workdir>/metrics.jsonl` (empty if the run has logged nothing)."""
+  """The rows of `<workdir>/metrics.jsonl` (empty if the run has logged nothing; a last line cut
+  short is left out)."""
   path = os.path.join(workdir, 'metrics.jsonl')
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return [json.loads(line) for line in _lines(path)[0] if line.strip()]
 
 
 def format_duration(seconds: float) -> str:

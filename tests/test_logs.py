@@ -67,6 +67,7 @@ def read_bytes(path):
 def test_rows_past_the_step_are_dropped_and_the_rest_kept_as_written(tmp_path):
   path = str(tmp_path / 'metrics.jsonl')
   write_metrics(path, '\n'.join(ROWS) + '\n{"step": 11, "lo')  # the last line cut short
+  assert [row['step'] for row in logs.read_metrics(str(tmp_path))] == [1, 2, 2, 3, 10]
   assert logs.drop_rows_after(path, 2) == 3
   assert read_text(path) == '\n'.join(ROWS[:3]) + '\n'
   assert not os.path.exists(path + '.tmp')
