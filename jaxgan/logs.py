@@ -2,6 +2,8 @@
 
 - `<workdir>/metrics.jsonl`: one JSON object per logged step, `{"step": s, "name": value, ...}`.
 - `<workdir>/tensorboard/`: the same scalars and the sample grids as TensorBoard events.
+- `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`); `save_animation` makes
+  them into an animated GIF of the fixed-noise samples over training.
 
 A launch that resumes from the checkpoint of step S drops what earlier launches logged past S
 (a run stopped between checkpoints logged steps that the resumed one logs again), so that each
@@ -10,8 +12,6 @@ leaves the old file or the new one, never a part), and from TensorBoard when it 
 (the new events file starts with a purge at S + 1, tensorboardX's `purge_step`). TensorBoard's
 events reach the disk in batches (tensorboardX flushes every 2 minutes), so a SIGKILL can lose
 the newest ones; metrics.jsonl is appended row by row and is the record.
-- `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`); `save_animation` makes
-  them into an animated GIF of the fixed-noise samples over training.
 """
 
 import json
