@@ -1,6 +1,7 @@
-"""Checks that a short training reproduces: twice, interrupted and resumed, on one device.
+"""Checks that a short training reproduces: twice, interrupted and resumed, on one device, and
+killed at random moments (the soak).
 
-`reproduce(config, workdir)` does it for `python -m jaxgan.reproduce`. Runs, each in its own
+`reproduce(config, workdir, ...)` does it for `python -m jaxgan.reproduce`. Runs, each in its own
 folder under the workdir, each from its initialisation (the folders must not exist yet):
   a/  the config as given
   b/  the same again, its own auxiliary predictor included
@@ -61,7 +62,6 @@ import functools
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
