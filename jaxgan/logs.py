@@ -4,6 +4,14 @@
 - `<workdir>/tensorboard/`: the same scalars and the sample grids as TensorBoard events.
 - `<workdir>/samples/step_XXXXXXX.png`: sample grids (see `image_grid`); `save_animation` makes
   them into an animated GIF of the fixed-noise samples over training.
+
+A launch that resumes from the checkpoint of step S drops what earlier launches logged past S
+(a run stopped between checkpoints logged steps that the resumed one logs again), so that each
+step keeps one row: from metrics.jsonl at once (`drop_rows_after`, atomically: a kill during it
+leaves the old file or the new one, never a part), and from TensorBoard when it reads the events
+(the new events file starts with a purge at S + 1, tensorboardX's `purge_step`). TensorBoard's
+events reach the disk in batches (tensorboardX flushes every 2 minutes), so a SIGKILL can lose
+the newest ones; metrics.jsonl is appended row by row and is the record.
 """
 
 import json
@@ -21,11 +29,17 @@ from PIL import Image
 
 
 class MetricWriter:
-  """Appends scalar metrics to `metrics.jsonl` and TensorBoard, and images to TensorBoard."""
+  """Appends scalar metrics to `metrics.jsonl` and TensorBoard, and images to TensorBoard.
 
-  def __init__(self, workdir: str):
+  `first_step` is the step the run starts from (its restored checkpoint's, 0 for a new run):
+  rows and events that earlier launches logged past it are dropped (module docstring).
+  """
+
+  def __init__(self, workdir: str, first_step: int):
     self._jsonl_path = os.path.join(workdir, 'metrics.jsonl')
-    self._tensorboard = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    drop_rows_after(self._jsonl_path, first_step)
+    self._tensorboard = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                                                   purge_step=first_step + 1)
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
     with open(self._jsonl_path, 'a') as f:
@@ -41,13 +55,44 @@ class MetricWriter:
     self._tensorboard.close()
 
 
+def drop_rows_after(path: str, step: int) -> int:
+  """Removes from the metrics file at `path` its rows past `step`, and a last line cut short (a
+  write interrupted by a kill); returns how many lines it removed.
+
+  The file is rewritten under a temporary name, synced, then renamed over the old one, so that a
+  kill at any moment leaves one of the two whole. A missing file is left missing.
+  """
+  if not os.path.exists(path):
+    return 0
+  complete, cut_short = _lines(path)
+  kept = [line for line in complete if line.strip() and json.loads(line)['step'] <= step]
+  removed = len(complete) - len(kept) + bool(cut_short)
+  if removed:
+    with open(f'{path}.tmp', 'w') as f:
+      f.writelines(line + '\n' for line in kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(f'{path}.tmp', path)
+    logging.info('Dropped %d line(s) past step %d from %s: logged by a launch that stopped '
+                 'before its next checkpoint', removed, step, path)
+  return removed
+
+
+def _lines(path: str) -> tuple[list[str], str]:
+  """The complete lines of a text file, and what follows its last newline: '' when the file ends
+  with one, else a line cut short (being written, or its write interrupted)."""
+  with open(path) as f:
+    *complete, rest = f.read().split('\n')
+  return complete, rest
+
+
 def read_metrics(workdir: str) -> list[dict]:
-  """The rows of `<workdir>/metrics.jsonl` (empty if the run has logged nothing)."""
+  """The rows of `<workdir>/metrics.jsonl` (empty if the run has logged nothing; a last line cut
+  short is left out)."""
   path = os.path.join(workdir, 'metrics.jsonl')
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return [json.loads(line) for line in _lines(path)[0] if line.strip()]
 
 
 def format_duration(seconds: float) -> str:

@@ -298,7 +298,7 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
   resident = (steps.replicate(pipeline.resident_examples(run.data.train, run.data.normalisation),
                               run.devices) if run.data_on_device else None)
   is_writer = distributed.is_writer()  # the others run every step and checkpoint, write nothing
-  writer = logs.MetricWriter(run.workdir) if is_writer else None
+  writer = logs.MetricWriter(run.workdir, first_step) if is_writer else None
   progress = logs.Progress(first_step, num_steps)
   guard = NonFiniteGuard(train_cfg.nonfinite, int(state.nonfinite_updates))
   unchecked = None  # (step, metrics) of the previous iteration

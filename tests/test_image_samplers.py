@@ -145,7 +145,7 @@ def test_one_hot_and_bad_inputs():
 def test_grid_writes_to_tensorboard(tmp_path):
   generator = DenseImages((8, 8, 3))
   sampler = image_samplers.ImageGridSampler(generator, 4, 0, 0, seed=0, rows=2, columns=2)
-  writer = logs.MetricWriter(str(tmp_path))
+  writer = logs.MetricWriter(str(tmp_path), first_step=0)
   sampler.write(_state(generator, 4, 0), 5, str(tmp_path), writer, IDENTITY)
   writer.close()
   assert os.listdir(tmp_path / 'tensorboard')
