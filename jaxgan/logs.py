@@ -230,9 +230,12 @@ def save_animation(sample_dir: str, output_path: str, frame_ms: int = 200) -> in
 
 
 class QuietLibraries(python_logging.Filter):
-  """Drops the INFO chatter of Orbax and JAX internals; warnings and errors pass. The commands
-  add it to absl's handler."""
+  """Drops the INFO chatter of Orbax and JAX internals; their warnings and errors pass, without
+  the tracebacks (a failed background save logs the same one from several threads: the command
+  ends with its own one-line message). The commands add it to absl's handler."""
 
   def filter(self, record: python_logging.LogRecord) -> bool:
-    noisy = '/orbax/' in record.pathname or '/jax/_src/' in record.pathname
-    return record.levelno >= python_logging.WARNING or not noisy
+    if not ('/orbax/' in record.pathname or '/jax/_src/' in record.pathname):
+      return True
+    record.exc_info = record.exc_text = None
+    return record.levelno >= python_logging.WARNING

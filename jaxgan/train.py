@@ -330,13 +330,13 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
           response = run.sampler.write(host_state, done, run.workdir, writer,
                                        run.data.normalisation)
           logging.info('Sample grid at step %d: %s', done, response)
-        if save:
-          run.checkpointer.save(done, host_state)
-        if assess:
+        if assess:  # before the save: a resume purges the rows past its checkpoint
           scores = run.evaluator(host_state, done)
           writer.write_scalars(done, scores)
           logging.info('Evaluation at step %d: %s', done,
                        {name: scores.get(f'eval_{name}') for name in telescope.HEADLINE})
+        if save:
+          run.checkpointer.save(done, host_state)
         if stop is not None and done < num_steps:
           raise Preempted(done, stop)
   finally:

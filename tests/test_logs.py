@@ -2,8 +2,10 @@
 checkpoint are dropped when the run resumes there, so every step keeps one row, with the values
 of an uninterrupted run; the purge of metrics.jsonl on hand-written files, and under a kill."""
 
+import logging
 import os
 import struct
+import sys
 
 import pytest
 from tensorboardX.proto import event_pb2
@@ -121,3 +123,21 @@ def test_a_run_stopped_between_checkpoints_logs_each_step_once_on_resuming(
   assert len(os.listdir(os.path.join(resumed, 'tensorboard'))) == 2  # one events file a launch
   assert shown == tensorboard_scalars(os.path.join(straight, 'tensorboard'), 'critic_loss')
   assert [step for step, _ in shown] == [1, 2, 3, 4]
+
+
+def library_record(path: str, level: int) -> logging.LogRecord:
+  try:
+    raise OSError(28, 'No space left on device')
+  except OSError:
+    return logging.LogRecord('absl', level, path, 1, 'save failed', (), sys.exc_info())
+
+
+@pytest.mark.fast
+def test_library_chatter_is_dropped_and_library_errors_lose_their_traceback():
+  quiet = logs.QuietLibraries()
+  assert not quiet.filter(library_record('/venv/orbax/checkpoint/future.py', logging.INFO))
+  error = library_record('/venv/orbax/checkpoint/future.py', logging.ERROR)
+  assert quiet.filter(error) and error.exc_info is None
+  assert logging.Formatter().format(error) == 'save failed'
+  ours = library_record('/work/jaxgan/train.py', logging.ERROR)
+  assert quiet.filter(ours) and ours.exc_info is not None
