@@ -20,6 +20,7 @@ How a command ends:
 """
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -60,7 +61,7 @@ def run(main: Callable[[FlagValues], None],
       main({name: holder.value for name, holder in holders.items()})
     except USER_ERRORS as error:
       logging.debug('%s failed', command, exc_info=True)
-      raise SystemExit(f'{command}: {error}') from error
+      raise SystemExit(f'{command}: {describe(error)}') from error
 
   try:
     app.run(main_of_argv)
@@ -79,6 +80,13 @@ def check_config_files(holders: dict[str, flags.FlagHolder]) -> None:
       continue
     if path and not os.path.isfile(path):
       raise FileNotFoundError(f'--{name}={path}: no such file')
+
+
+def describe(error: BaseException) -> str:
+  """The message of a user's error; a full disk says so, whatever wrote."""
+  if isinstance(error, OSError) and error.errno == errno.ENOSPC and 'disk full' not in str(error):
+    return f'disk full: {error}'
+  return str(error)
 
 
 def command_name() -> str:

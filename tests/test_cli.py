@@ -89,3 +89,10 @@ def test_only_threads_alive_past_the_grace_period_count_as_stuck():
     assert [thread.name for thread in cli.stuck_threads(1.0)] == ['stuck']
   finally:
     release.set()
+
+
+@pytest.mark.fast
+def test_a_full_disk_says_so_whatever_wrote():
+  assert cli.describe(OSError(28, 'No space left on device')) == (
+      'disk full: [Errno 28] No space left on device')
+  assert cli.describe(OSError(2, 'No such file')) == '[Errno 2] No such file'
