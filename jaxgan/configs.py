@@ -102,6 +102,12 @@ def _data() -> ml_collections.ConfigDict:
   # toy_iact: simulate every training batch afresh inside the step, on the devices (the fixed
   # data set still serves the normalisation, the predictor, the samples and the evaluation).
   data.online_simulation = False
+  # Telescope data: keep one particle type, 'gamma' or 'proton' ('' = both; the source trains one
+  # GAN per type), and events whose cleaned image holds at least min_intensity_pe and has at most
+  # max_leakage of it within 2 pixels of the edge (the source: 200 pe, 0.1; data/selection.py).
+  data.particle = ''
+  data.min_intensity_pe = 0.0
+  data.max_leakage = 1.0
   return data
 
 

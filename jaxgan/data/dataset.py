@@ -36,6 +36,7 @@ from jaxgan import labels as labels_lib
 from jaxgan.data import hdf5
 from jaxgan.data import images
 from jaxgan.data import pilots
+from jaxgan.data import selection
 from jaxgan.data import toy_iact
 from jaxgan.data.split import Split
 from jaxgan.data.split import split_train_validation
@@ -180,8 +181,17 @@ def get_dataset(name: str) -> Dataset:
 
 
 def load_splits(data_config) -> tuple[Split, Split]:
-  """(train, validation) splits of the dataset named `data_config.name`."""
-  return get_dataset(data_config.name).load(data_config)
+  """(train, validation) splits of the dataset named `data_config.name`, with the events that
+  `data.particle`, `data.min_intensity_pe` and `data.max_leakage` select (`selection`)."""
+  splits = get_dataset(data_config.name).load(data_config)
+  if not selection.is_active(data_config):
+    return splits
+  camera = camera_of(data_config)
+  selection.check(data_config, camera)
+  chosen = tuple(selection.selected(split, data_config, camera) for split in splits)
+  logging.info('Selected %s of %s training and %s of %s validation events',
+               len(chosen[0]), len(splits[0]), len(chosen[1]), len(splits[1]))
+  return chosen
 
 
 def camera_of(data_config) -> camera_lib.Camera | None:
