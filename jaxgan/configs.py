@@ -103,10 +103,10 @@ def _data() -> ml_collections.ConfigDict:
   # data set still serves the normalisation, the predictor, the samples and the evaluation).
   data.online_simulation = False
   # Telescope data: keep one particle type, 'gamma' or 'proton' ('' = both; the source trains one
-  # GAN per type), and events whose cleaned image holds at least min_intensity_pe and has at most
-  # max_leakage of it within 2 pixels of the edge (the source: 200 pe, 0.1; data/selection.py).
+  # GAN per type; data/selection.py).
   data.particle = ''
-  data.min_intensity_pe = 0.0
+  data.min_intensity_pe = 0.0  # Keep events whose cleaned image holds this many pe (source: 200).
+  # Keep events with at most this share of the cleaned charge within 2 pixels of the edge (0.1).
   data.max_leakage = 1.0
   return data
 
