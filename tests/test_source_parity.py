@@ -101,6 +101,16 @@ def test_paper_config_takes_the_source_code_values():
   assert config.loss.gp_interpolation == 'normal'  # GANs.py:40
 
 
+@pytest.mark.fast
+def test_crop_and_pad_take_the_source_offsets():
+  """Cropping2D and ZeroPadding2D [[2, 3], [2, 3]] (yml:101, 134): 2 rows and columns before the
+  43x43 image, 3 after it, on the 48x48 canvas."""
+  image = jnp.arange(43 * 43, dtype=jnp.float32).reshape(1, 43, 43, 1) + 1
+  padded = np.asarray(ctgan.pad_center(image, ctgan.PADDED_SIZE))[0, ..., 0]
+  np.testing.assert_array_equal(np.pad(np.asarray(image)[0, ..., 0], ((2, 3), (2, 3))), padded)
+  np.testing.assert_array_equal(ctgan.crop_center(padded[None, ..., None], 43), image)
+
+
 def capture(module, variables, *args, **kwargs):
   """(output, {module name: its output}) of `module.apply` with `capture_intermediates`."""
   output, state = module.apply(variables, *args, capture_intermediates=True,
@@ -222,6 +232,7 @@ def optimizer_deltas(tx, grads):
   return np.array(deltas)
 
 
+@pytest.mark.fast
 def test_paper_optimizers_step_as_keras_adam():
   """Gradients of the size of eps, where its placement matters: the paper config's optimizers
   (Adam 2e-4, (0.5, 0.9), eps 1e-7 before the bias correction) against TensorFlow's formula;
@@ -235,6 +246,7 @@ def test_paper_optimizers_step_as_keras_adam():
   assert not np.allclose(optax_form, expected, rtol=1e-2)
 
 
+@pytest.mark.fast
 def test_default_optimizer_is_optax_adam():
   config = configs.telescope()
   grads = np.array([[0.3, -1.0], [0.2, 0.5]])
@@ -326,7 +338,7 @@ def step_config(critic_fakes='train', generator_critic='train', critic_dropout=0
                           generator_critic=generator_critic)
 
 
-def trained_state(cfg):
+def state_with_moved_averages(cfg):
   """A fresh state whose BatchNorm running averages are far from the batches' statistics."""
   state = state_lib.init_state(jax.random.key(0), cfg.generator.clone(axis_name=None),
                                cfg.critic, cfg.generator_tx, cfg.critic_tx, LATENT, 0,
@@ -362,7 +374,7 @@ def test_critic_fakes_come_from_the_generator_in_the_configured_mode(mode):
   generator in `mode` ('eval': BatchNorm's running averages, left as they were); the two modes'
   fakes differ here, so the estimate tells them apart."""
   cfg = step_config(critic_fakes=mode)
-  state = trained_state(cfg)
+  state = state_with_moved_averages(cfg)
   new_state, metrics = on_one_device(
       lambda s, r: steps.critic_update(cfg, s, r, {}, NO_LABELS, KEY, 0), state, REAL)
   z, generator = step_latents(), cfg.generator.clone(axis_name=None)
@@ -383,7 +395,7 @@ def test_generator_update_scores_its_fakes_with_the_critic_in_the_configured_mod
   """With dropout 0.5 before the critic's dense layer, -mean D(G(z)) is the evaluation-mode
   critic's (no dropout) only in 'eval'."""
   cfg = step_config(generator_critic=mode, critic_dropout=0.5)
-  state = trained_state(cfg)
+  state = state_with_moved_averages(cfg)
   _, metrics = on_one_device(
       lambda s: steps.generator_update(cfg, s, {}, NO_LABELS, None, KEY), state)
   fake, _ = cfg.generator.clone(axis_name=None).apply(
