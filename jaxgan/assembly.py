@@ -24,6 +24,7 @@ from jaxgan import conditioning
 from jaxgan import distributed
 from jaxgan import losses
 from jaxgan import models
+from jaxgan import optimizers
 from jaxgan import predictor_training
 from jaxgan import state as state_lib
 from jaxgan import steps
@@ -56,6 +57,14 @@ def penalty_from_config(loss_config: ml_collections.ConfigDict) -> steps.Penalty
   if loss_config.penalty == 'r1':
     return steps.Penalty('r1', loss_config.r1_gamma, every=loss_config.r1_every)
   return steps.Penalty(loss_config.penalty, loss_config.gp_weight, loss_config.gp_interpolation)
+
+
+def check_step_modes(train_config: ml_collections.ConfigDict) -> None:
+  """Fails, naming the field, on a `train.critic_fakes` or `train.generator_critic` that is
+  not a mode of `steps.MODES`."""
+  for field in ('critic_fakes', 'generator_critic'):
+    if train_config[field] not in steps.MODES:
+      raise ValueError(f'train.{field}={train_config[field]!r}; choose one of {steps.MODES}')
 
 
 def normalisation_of(data_config: ml_collections.ConfigDict,
@@ -148,8 +157,8 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
                                                                 optax.GradientTransformation]:
   """Adam for the generator and the critic, as `config.optimizer` says."""
   opt = config.optimizer
-  return (optax.adam(opt.generator_learning_rate, b1=opt.b1, b2=opt.b2),
-          optax.adam(opt.critic_learning_rate, b1=opt.b1, b2=opt.b2))
+  return tuple(optimizers.adam(rate, opt.b1, opt.b2, opt.eps, opt.eps_hat)
+               for rate in (opt.generator_learning_rate, opt.critic_learning_rate))
 
 
 def prepare_predictor(config: ml_collections.ConfigDict, data: RunData, workdir: str):
@@ -275,4 +284,5 @@ def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | 
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config),
       skip_nonfinite=config.train.nonfinite == 'skip',
-      simulate=online_simulator(config, normalisation))
+      simulate=online_simulator(config, normalisation),
+      critic_fakes=config.train.critic_fakes, generator_critic=config.train.generator_critic)

@@ -119,9 +119,26 @@ def _model() -> ml_collections.ConfigDict:
   model.latent_dim = 512  # Size of the latent vector z.
   model.generator_base_shape = (3, 3, 512)  # Dense output reshaped to this (h, w, c).
   model.generator_features = (256, 128, 64, 1)  # Upsample blocks' channels; last = image channels.
+  # ctgan: the dense layer without a bias, then BatchNorm and LeakyReLU(0.2) before the reshape
+  # (the source's); False: a dense layer with a bias, reshaped as it is.
+  model.generator_dense_norm = False
+  # ctgan: the conv that draws the image: 'linear' (a bias, no activation) or 'leaky_relu' (no
+  # bias, then LeakyReLU(0.2): the source's last upsample block).
+  model.generator_last_block = 'linear'
+  # ctgan: the generator's BatchNorm momentum, the share of its running averages kept at each
+  # update (Flax's and Keras' convention; Keras' default 0.99).
+  model.batchnorm_momentum = 0.9
+  model.batchnorm_epsilon = 1e-5  # ctgan: the generator's BatchNorm epsilon (Keras' default 1e-3).
+  # ctgan: initialiser of every kernel: 'lecun_normal' (Flax's) or 'orthogonal' (Keras'
+  # Orthogonal, gain 1: the source's). Biases start at zero either way.
+  model.init = 'lecun_normal'
   model.upsample = 'nearest'  # 'nearest' (2x nearest + 3x3 conv) or 'transposed' (stride-2 deconv).
   model.critic_features = (128, 256, 512, 1024)  # 5x5 stride-2 conv blocks of the critic.
   model.critic_dropout = 0.0  # Dropout after each critic block (0 = none).
+  # ctgan: dropout after each critic block, one rate per block, in place of model.critic_dropout;
+  # () = model.critic_dropout after every block.
+  model.critic_block_dropout = ()
+  model.critic_head_dropout = 0.0  # ctgan: dropout on the critic's features before its dense layer.
   model.spectral_norm = 'none'  # Spectral normalisation: 'none', 'critic' or 'both' networks.
   model.info_categorical = 10  # conditioning 'infogan': classes of the categorical code (0: none).
   model.info_continuous = 2  # conditioning 'infogan': continuous codes ~ U(-1, 1).
@@ -178,6 +195,10 @@ def _optimizer() -> ml_collections.ConfigDict:
   optimizer.critic_learning_rate = optimizer.get_ref('generator_learning_rate')
   optimizer.b1 = 0.5  # Adam beta1 (both networks).
   optimizer.b2 = 0.999  # Adam beta2 (both networks).
+  optimizer.eps = 1e-8  # Adam epsilon (both networks); optax's default, Keras' is 1e-7.
+  # True: eps is Keras' "epsilon hat", added to the root of the second moment before its bias
+  # correction (lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)); False: after it (optax).
+  optimizer.eps_hat = False
   return optimizer
 
 
@@ -188,6 +209,12 @@ def _train() -> ml_collections.ConfigDict:
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
   train.n_critic = 1  # Critic updates per generator update, all on the iteration's real batch.
+  # The generator's mode when it draws the critic's fakes: 'train' (batch statistics, which it
+  # keeps) or 'eval' (its BatchNorm running averages, unchanged: the source's).
+  train.critic_fakes = 'train'
+  # The critic's mode when it scores the fakes of a generator update: 'train' (dropout on) or
+  # 'eval' (no dropout: the source's).
+  train.generator_critic = 'train'
   train.num_devices = 0  # Devices to use on each process; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.

@@ -70,6 +70,7 @@ class Penalty:
 
 
 PENALTY_NAMES = ('none', 'gp', 'dragan', 'r1')
+MODES = ('train', 'eval')  # `StepConfig.critic_fakes` and `generator_critic`
 INTERPOLATIONS = ('uniform', 'normal')
 _PENALTY_METRICS = {'gp': 'gradient_penalty', 'dragan': 'dragan_penalty', 'r1': 'r1_penalty'}
 
@@ -106,6 +107,10 @@ class StepConfig:
       once whatever its trip count.
     simulate: (b,) event numbers -> the examples of those events, in network units, made in the
       step (`data.online_simulation`); None when batches carry their examples.
+    critic_fakes: the generator's mode when it draws the critic's fakes: 'train' (batch
+      statistics, whose running averages it updates) or 'eval' (the running averages, kept).
+    generator_critic: the critic's mode when it scores the fakes of a generator update: 'train'
+      (dropout on) or 'eval'.
   """
   generator: nn.Module
   critic: nn.Module
@@ -128,6 +133,8 @@ class StepConfig:
   skip_nonfinite: bool = False
   critic_unroll: int = 1
   simulate: Callable[[Array], Batch] | None = None
+  critic_fakes: str = 'train'
+  generator_critic: str = 'train'
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -204,18 +211,19 @@ def generator_input(cfg: StepConfig, label_vector: Array,
   return (label_vector if cfg.conditions_generator else label_vector[:, :0]), None
 
 
-def generate(cfg: StepConfig, state: GANState, z: Array,
-             generator_labels: Array) -> tuple[Array, PyTree]:
-  """Generator forward in training mode; returns (images, updated batch statistics)."""
+def generate(cfg: StepConfig, state: GANState, z: Array, generator_labels: Array,
+             train: bool = True) -> tuple[Array, PyTree]:
+  """Generator forward in training mode (or evaluation mode: BatchNorm running averages);
+  returns (images, batch statistics, updated in training mode)."""
   images, updates = cfg.generator.apply(state.generator_variables, z, generator_labels,
-                                        train=True, mutable=['batch_stats'])
+                                        train=train, mutable=['batch_stats'])
   return images, updates.get('batch_stats', {})
 
 
 def criticise(cfg: StepConfig, params: PyTree, batch_stats: PyTree, images: Array,
-              label_vector: Array, key: Array) -> tuple[CriticOutput, PyTree]:
-  """The critic in training mode: its scores (and AC-GAN head outputs), and its updated
-  BatchNorm statistics (unchanged if it has none).
+              label_vector: Array, key: Array, train: bool = True) -> tuple[CriticOutput, PyTree]:
+  """The critic in training mode (or evaluation mode): its scores (and AC-GAN head outputs), and
+  its BatchNorm statistics, updated in training mode (unchanged if it has none).
 
   Labels reach it only if it projects them. Dropout masks (if any) come from `key` folded with
   the device index.
@@ -223,7 +231,7 @@ def criticise(cfg: StepConfig, params: PyTree, batch_stats: PyTree, images: Arra
   labels = label_vector if cfg.critic.label_dim else None
   variables = {'params': params, 'batch_stats': batch_stats}
   rngs = {'dropout': jax.random.fold_in(key, lax.axis_index(AXIS_NAME))}
-  output, updates = cfg.critic.apply(variables, images, labels, train=True, rngs=rngs,
+  output, updates = cfg.critic.apply(variables, images, labels, train=train, rngs=rngs,
                                      mutable=['batch_stats'])
   return output, updates.get('batch_stats', batch_stats)
 
@@ -251,7 +259,8 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
   critic updates of the run."""
   z = draw_latents(jax.random.fold_in(key, _LATENT), real.shape[0], cfg.latent_dim)
   generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
-  fake, batch_stats = generate(cfg, state, z, generator_labels)
+  fake, batch_stats = generate(cfg, state, z, generator_labels,
+                               train=cfg.critic_fakes == 'train')
   fake = lax.stop_gradient(fake)
 
   dropout_key = jax.random.fold_in(key, _DROPOUT)
@@ -350,7 +359,8 @@ def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Arra
     fake, batch_stats = generate(cfg, state.replace(generator_params=params), z,
                                  generator_labels)
     fake_out, _ = criticise(cfg, state.critic_params, state.critic_batch_stats, fake,
-                            label_vector, jax.random.fold_in(key, _DROPOUT))
+                            label_vector, jax.random.fold_in(key, _DROPOUT),
+                            train=cfg.generator_critic == 'train')
     adversarial = cfg.adversarial.generator(fake_out.scores)
     metrics = {'generator_adversarial': adversarial}
     total = cfg.adversarial_weight * adversarial

@@ -56,13 +56,15 @@ COUNT = '[1, inf)'
 BOUNDS = (
     *((f'model.{field}', COUNT) for field in ('image_size', 'latent_dim', 'generator_base_shape',
                                               'generator_features', 'critic_features')),
-    ('model.critic_dropout', FRACTION), ('model.info_categorical', NON_NEGATIVE),
+    ('model.critic_dropout', FRACTION), ('model.critic_block_dropout', FRACTION),
+    ('model.critic_head_dropout', FRACTION), ('model.batchnorm_momentum', FRACTION),
+    ('model.batchnorm_epsilon', POSITIVE), ('model.info_categorical', NON_NEGATIVE),
     ('model.info_continuous', NON_NEGATIVE),
     *((f'loss.{field}', NON_NEGATIVE) for field in ('gp_weight', 'r1_gamma', 'clip', 'info_weight',
                                                     'adversarial_weight')),
     ('loss.r1_every', COUNT), ('loss.label_smoothing', FRACTION),
     ('optimizer.generator_learning_rate', POSITIVE), ('optimizer.critic_learning_rate', POSITIVE),
-    ('optimizer.b1', FRACTION), ('optimizer.b2', FRACTION),
+    ('optimizer.b1', FRACTION), ('optimizer.b2', FRACTION), ('optimizer.eps', NON_NEGATIVE),
     *((f'train.{field}', COUNT) for field in ('num_steps', 'batch_size', 'n_critic', 'log_every',
                                               'sample_every', 'checkpoint_every', 'max_to_keep')),
     ('train.num_epochs', NON_NEGATIVE), ('train.num_devices', NON_NEGATIVE),
@@ -112,6 +114,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{num_devices} devices')
   losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
   assembly.penalty_from_config(config.loss)
+  assembly.check_step_modes(config.train)
   assembly.conditioning_of(config).check(config.loss.label_weights)
   if config.model.spectral_norm not in assembly.SPECTRAL_NORM:
     raise ValueError(f'model.spectral_norm={config.model.spectral_norm!r}; choose one of '

@@ -22,7 +22,8 @@ from jaxgan.models import mlp
 # Fields that only the CTGAN model reads, with their off values: set for another
 # architecture they would be silently ignored, so `build_gan` refuses them.
 CTGAN_ONLY_FIELDS = {'generator_output_features': 0, 'generator_pixel_noise': False,
-                     'critic_view': 'camera'}
+                     'critic_view': 'camera', 'init': 'lecun_normal', 'critic_block_dropout': (),
+                     'critic_head_dropout': 0.0, **ctgan.GENERATOR_FIELDS}
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'ctgan': ctgan.from_config,

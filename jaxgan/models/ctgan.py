@@ -3,14 +3,21 @@
 Generator: [z, label vector] -> dense -> (3, 3, C0) -> upsample blocks doubling the size
 (3 -> 6 -> 12 -> 24 -> 48) -> crop 48x48 to 43x43. Each block but the last is a 2x nearest
 upsampling (or, with `upsample='transposed'`, a stride-2 transposed convolution) + 3x3 conv +
-BatchNorm + LeakyReLU(0.2); the last block's conv is linear (images are in normalised physical
-units, not bounded). Critic: zero-pad 43 -> 48, 5x5 stride-2 conv blocks with LeakyReLU(0.2)
-(optional dropout), flatten, dense 1, linear output; no BatchNorm, since the gradient penalty
-needs a critic that treats each example on its own.
+BatchNorm + LeakyReLU(0.2); the last block's conv is linear by default (images are in
+normalised physical units, not bounded). Critic: zero-pad 43 -> 48, 5x5 stride-2 conv blocks
+with LeakyReLU(0.2) (optional dropout), flatten, dense 1, linear output; no BatchNorm, since the
+gradient penalty needs a critic that treats each example on its own.
+
+The source's code (sgh14/CTGANs, generator.py and discriminator.py with
+config_files/GANs-gamma.yml) differs from those defaults in options that the `model` config
+sets for experiments/ctgan_paper.py: a bias-free dense layer followed by BatchNorm and
+LeakyReLU (`dense_norm`), a last block with LeakyReLU and no bias (`last_block`), Keras'
+BatchNorm constants, orthogonal kernels (`kernel_init`) and dropout after some critic blocks
+and before its dense layer.
 """
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -21,12 +28,20 @@ from jaxgan.models import layers
 from jaxgan.models import source_frame
 
 Array = jax.Array
+Initializer = Callable[..., Array]
 
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
 SOURCE_VIEWS = ('polar', 'aligned')  # the critic views that read the source from the labels
 SOURCE_LABEL = 'direction'  # the label holding the source's camera (x, y)
 CRITIC_VIEWS = ('camera', *SOURCE_VIEWS)
+LAST_BLOCKS = ('linear', 'leaky_relu')  # `model.generator_last_block`
+# `model.init`: Flax's default, and Keras' Orthogonal (gain 1; QR of a Gaussian matrix, sign-fixed).
+KERNEL_INITS = {'lecun_normal': nn.initializers.lecun_normal(),
+                'orthogonal': nn.initializers.orthogonal()}
+# The fields that only the `Generator` reads, with their default values.
+GENERATOR_FIELDS = {'generator_dense_norm': False, 'generator_last_block': 'linear',
+                    'batchnorm_momentum': 0.9, 'batchnorm_epsilon': 1e-5}
 
 
 def crop_center(images: Array, size: int) -> Array:
@@ -74,6 +89,12 @@ class Generator(nn.Module):
     pixel_noise: the last S*S entries of z (S the canvas side) are a per-pixel noise map, added
       to the output of the last block's conv times a learned per-channel scale (zero at first;
       StyleGAN's noise inputs): pixel-level noise need not come through the dense layer.
+    dense_norm: the dense layer has no bias and is followed by BatchNorm and LeakyReLU(0.2)
+      before the reshape (else it has a bias and is reshaped as it is).
+    last_block: the conv that draws the image: 'linear' (with a bias) or 'leaky_relu' (no bias,
+      then LeakyReLU(0.2)).
+    kernel_init: initialiser of every kernel.
+    batchnorm_momentum, batchnorm_epsilon: `nn.BatchNorm`'s momentum and epsilon.
   """
   base_shape: Sequence[int] = (3, 3, 512)
   block_features: Sequence[int] = (256, 128, 64, 1)
@@ -85,43 +106,68 @@ class Generator(nn.Module):
   dtype: Any = jnp.float32
   output_features: int = 0
   pixel_noise: bool = False
+  dense_norm: bool = False
+  last_block: str = 'linear'
+  kernel_init: Initializer = KERNEL_INITS['lecun_normal']
+  batchnorm_momentum: float = 0.9
+  batchnorm_epsilon: float = 1e-5
 
   @nn.compact
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
     if self.upsample not in UPSAMPLE_MODES:
       raise ValueError(f'model.upsample={self.upsample!r}; choose one of {UPSAMPLE_MODES}')
+    if self.last_block not in LAST_BLOCKS:
+      raise ValueError(f'model.generator_last_block={self.last_block!r}; choose one of '
+                       f'{LAST_BLOCKS}')
     if self.pixel_noise:
       z, noise = split_pixel_noise(z, self.base_shape[0] * 2 ** len(self.block_features))
-    x = jnp.concatenate([z, labels], axis=-1).astype(self.dtype)
-    x = layers.spectral(nn.Dense(math.prod(self.base_shape), dtype=self.dtype),
-                        self.spectral_norm, train)(x)
+    x = self._dense(jnp.concatenate([z, labels], axis=-1).astype(self.dtype), train)
     x = x.reshape((x.shape[0], *self.base_shape))
     num_blocks = len(self.block_features)
     for index, features in enumerate(self.block_features):
       final = index == num_blocks - 1
-      linear = final and not self.output_features
+      image = final and not self.output_features  # this block's conv draws the image
       if final and self.output_features:
         features = self.output_features
-      x = self._upsample_conv(x, features, use_bias=linear, train=train)  # BN cancels a bias
+      # BatchNorm cancels a bias
+      x = self._upsample_conv(x, features, use_bias=image and self.last_block == 'linear',
+                              train=train)
       if final and self.pixel_noise:
         scale = self.param('noise_scale', nn.initializers.zeros, (features,))
         x = x + noise.astype(x.dtype) * scale
-      if not linear:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.axis_name,
-                         dtype=self.dtype)(x)
-        x = nn.leaky_relu(x, 0.2)
+      x = self._last_activation(x) if image else self._norm_activation(x, train)
     if self.output_features:
-      conv = layers.Conv(self.block_features[-1], (3, 3), impl=self.conv_impl, dtype=self.dtype)
-      x = layers.spectral(conv, self.spectral_norm, train)(x)
+      conv = layers.Conv(self.block_features[-1], (3, 3), impl=self.conv_impl,
+                         use_bias=self.last_block == 'linear', kernel_init=self.kernel_init,
+                         dtype=self.dtype)
+      x = self._last_activation(layers.spectral(conv, self.spectral_norm, train)(x))
     return crop_center(x, self.image_size).astype(jnp.float32)
+
+  def _dense(self, x: Array, train: bool) -> Array:
+    """The dense layer to the base shape's units (`dense_norm`: then BatchNorm and LeakyReLU)."""
+    dense = nn.Dense(math.prod(self.base_shape), use_bias=not self.dense_norm,
+                     kernel_init=self.kernel_init, dtype=self.dtype)
+    x = layers.spectral(dense, self.spectral_norm, train)(x)
+    return self._norm_activation(x, train) if self.dense_norm else x
+
+  def _norm_activation(self, x: Array, train: bool) -> Array:
+    """BatchNorm (over the last axis) then LeakyReLU(0.2)."""
+    x = nn.BatchNorm(use_running_average=not train, momentum=self.batchnorm_momentum,
+                     epsilon=self.batchnorm_epsilon, axis_name=self.axis_name,
+                     dtype=self.dtype)(x)
+    return nn.leaky_relu(x, 0.2)
+
+  def _last_activation(self, x: Array) -> Array:
+    """The activation of the conv that draws the image (`last_block`)."""
+    return x if self.last_block == 'linear' else nn.leaky_relu(x, 0.2)
 
   def _upsample_conv(self, x: Array, features: int, use_bias: bool, train: bool) -> Array:
     if self.upsample == 'transposed':
       conv = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME', use_bias=use_bias,
-                              dtype=self.dtype)
+                              kernel_init=self.kernel_init, dtype=self.dtype)
     else:
       conv = layers.Conv(features, (3, 3), impl=self.conv_impl, use_bias=use_bias,
-                         dtype=self.dtype)
+                         kernel_init=self.kernel_init, dtype=self.dtype)
       x = upsample_nearest(x)
     return layers.spectral(conv, self.spectral_norm, train)(x)
 
@@ -131,8 +177,11 @@ class Critic(nn.Module):
 
   Attributes:
     block_features: output channels of the 5x5 stride-2 conv blocks.
-    dropout_rate: dropout after each block (0 disables it; dropout masks are drawn per device,
-      so with dropout a run is reproducible but not independent of the device count).
+    dropout_rates: dropout after each block, one rate per block (0: none); () = none at all.
+      Dropout masks are drawn per device, so with dropout a run is reproducible but not
+      independent of the device count.
+    head_dropout: dropout on the flattened features, before `heads.CriticHead`.
+    kernel_init: initialiser of every kernel.
     conv_impl: `layers.Conv` implementation; 'auto' = 'im2col' on CPU (fast gradient penalty),
       'xla' on GPU/TPU.
     label_dim: > 0 projects (B, label_dim) labels into the score (cGAN; `heads.CriticHead`).
@@ -150,7 +199,9 @@ class Critic(nn.Module):
       `SOURCE_LABEL`); None where the critic reads no source.
   """
   block_features: Sequence[int] = (128, 256, 512, 1024)
-  dropout_rate: float = 0.0
+  dropout_rates: Sequence[float] = ()
+  head_dropout: float = 0.0
+  kernel_init: Initializer = KERNEL_INITS['lecun_normal']
   conv_impl: str = 'auto'
   label_dim: int = 0
   aux_dim: int = 0
@@ -178,15 +229,23 @@ class Critic(nn.Module):
       else:
         x = source_frame.aligned_view(x, source, self.pixel_size, images.shape[1],
                                       self.centroid_threshold)
-    for features in self.block_features:
-      conv = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl, dtype=self.dtype)
+    if self.dropout_rates and len(self.dropout_rates) != len(self.block_features):
+      raise ValueError(f'model.critic_block_dropout={tuple(self.dropout_rates)} needs one rate '
+                       f'per critic block, {len(self.block_features)}')
+    rates = tuple(self.dropout_rates) or (0.0,) * len(self.block_features)
+    for features, rate in zip(self.block_features, rates):
+      conv = layers.Conv(features, (5, 5), strides=(2, 2), impl=self.conv_impl,
+                         kernel_init=self.kernel_init, dtype=self.dtype)
       x = layers.spectral(conv, self.spectral_norm, train)(x)
-      x = nn.leaky_relu(x, 0.2)
-      if self.dropout_rate > 0:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    features = x.reshape((x.shape[0], -1))
+      x = self._dropout(nn.leaky_relu(x, 0.2), rate, train)
+    features = self._dropout(x.reshape((x.shape[0], -1)), self.head_dropout, train)
     return heads.CriticHead(self.label_dim, self.aux_dim, self.dtype,
+                            kernel_init=self.kernel_init,
                             spectral_norm=self.spectral_norm)(features, labels, train)
+
+  def _dropout(self, x: Array, rate: float, train: bool) -> Array:
+    """Dropout at `rate` in training (none at rate 0)."""
+    return nn.Dropout(rate, deterministic=not train)(x) if rate > 0 else x
 
 
 def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.float32,
@@ -202,8 +261,27 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
                         spectral_norm=model_config.spectral_norm == 'both', dtype=dtype,
                         output_features=model_config.generator_output_features,
-                        pixel_noise=model_config.generator_pixel_noise)
+                        pixel_noise=model_config.generator_pixel_noise,
+                        dense_norm=model_config.generator_dense_norm,
+                        last_block=model_config.generator_last_block,
+                        kernel_init=kernel_init(model_config.init),
+                        batchnorm_momentum=model_config.batchnorm_momentum,
+                        batchnorm_epsilon=model_config.batchnorm_epsilon)
   return generator, critic_from_config(model_config, dtype, label_dim, aux_dim, label_columns)
+
+
+def kernel_init(name: str) -> Initializer:
+  """The kernel initialiser `model.init` names."""
+  if name not in KERNEL_INITS:
+    raise ValueError(f'model.init={name!r}; choose one of {tuple(KERNEL_INITS)}')
+  return KERNEL_INITS[name]
+
+
+def critic_dropout_rates(model_config) -> tuple[float, ...]:
+  """The critic's dropout rate after each block: `model.critic_block_dropout`, or else
+  `model.critic_dropout` after every block."""
+  return (tuple(model_config.critic_block_dropout)
+          or (model_config.critic_dropout,) * len(model_config.critic_features))
 
 
 def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 0,
@@ -217,7 +295,9 @@ def critic_from_config(model_config, dtype: Any = jnp.float32, label_dim: int = 
                      'model.conditioning and a dataset that has it '
                      f'(its label size: {label_dim}, labels: {sorted(label_columns)})')
   return Critic(block_features=tuple(model_config.critic_features),
-                dropout_rate=model_config.critic_dropout,
+                dropout_rates=critic_dropout_rates(model_config),
+                head_dropout=model_config.critic_head_dropout,
+                kernel_init=kernel_init(model_config.init),
                 conv_impl=model_config.critic_conv_impl,
                 label_dim=label_dim, aux_dim=aux_dim,
                 spectral_norm=model_config.spectral_norm != 'none', dtype=dtype,

@@ -114,6 +114,10 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
   if model_config.upsample != 'nearest' or model_config.spectral_norm == 'both':
     raise ValueError("model.name='ctgan_frame' takes model.upsample='nearest' and "
                      "model.spectral_norm 'none' or 'critic' only (its generator has no others)")
+  for field, default in {**ctgan.GENERATOR_FIELDS, 'init': 'lecun_normal'}.items():
+    if model_config[field] != default:
+      raise ValueError(f"model.{field}={model_config[field]!r}: the generator of "
+                       f"model.name='ctgan_frame' does not read it; leave it at {default!r}")
   if ctgan.SOURCE_LABEL not in label_columns:
     raise ValueError(f"model.name='ctgan_frame' places each shower at its source, the "
                      f'{ctgan.SOURCE_LABEL!r} label, which the generator is not given '
