@@ -70,7 +70,8 @@ BOUNDS = (
     ('data.num_examples', COUNT), ('data.validation_fraction', FRACTION),
     ('data.image_scale', NON_NEGATIVE),
     *((f'predictor.{field}', COUNT) for field in ('stage_widths', 'blocks_per_stage', 'se_ratio',
-                                                  'num_steps', 'batch_size', 'log_every')),
+                                                  'head_widths', 'num_steps', 'batch_size',
+                                                  'log_every')),
     ('predictor.learning_rate', POSITIVE),
     ('eval.every', NON_NEGATIVE),
 )
