@@ -251,6 +251,12 @@ def _evaluation() -> ml_collections.ConfigDict:
   evaluation.every = 0  # > 0: `jaxgan.evaluate`'s metrics every this many steps (telescope data).
   evaluation.num = 1000  # Validation examples (and generated images) it compares.
   evaluation.seed = 0  # Seed of its latents, Frechet-distance subsets and two-sample test.
+  # The evaluation networks: 'one' predicting every label, or 'three' (the source's): a particle
+  # classifier, an energy regressor and a direction regressor (jaxgan/evaluation/judge.py).
+  evaluation.judges = 'one'
+  # Their network: '' = the run's predictor's; 'resnet' or 'thin_resnet': that network at its own
+  # widths (`predictor_network`), trained as the predictor is.
+  evaluation.judge_network = ''
   return evaluation
 
 

@@ -65,6 +65,8 @@ HEADLINE = ('critic_wasserstein', 'frechet_distance_infinity', 'c2st_auc', 'hill
 METRICS = {  # every number of metrics.json['metrics'], with its meaning (summary.md)
     'critic_wasserstein': "the critic's Wasserstein-1 estimate: mean score on simulated minus on "
                           'generated images (0: the critic cannot tell; compare within a run)',
+    'w_distance': "the source's sign of it: mean score on generated minus on simulated images",
+    'log10_w_distance': 'log10 of its absolute value, as the source plotted it',
     'generation_ms_per_image': 'generation time per image in ms (device-synchronised, '
                                'compilation excluded, at the run batch size)',
     **{f'judge_{measure}_{side}': f'{meaning} of the evaluation networks on {side} images'
@@ -276,11 +278,14 @@ def _write(directory: str, result: dict[str, Any], comparison: Comparison) -> No
 
 
 def _result(workdir: str, values: dict[str, float], comparison: Comparison,
-            provenance: dict[str, Any], judge: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What metrics.json holds (JSON-ready)."""
+            provenance: dict[str, Any], judge: ml_collections.ConfigDict,
+            judges: str) -> dict[str, Any]:
+  """What metrics.json holds (JSON-ready); `judge` is `judge_lib.judge_config`, `judges` the
+  run's `eval.judges`."""
   run = {name: provenance[name] for name in ('workdir', 'step', 'ema', 'seed', 'batch_size')}
   run.update(num_images=provenance['num_images'], generated=os.path.abspath(provenance['output']),
-             judge=judge.checkpoint, judge_seed=judge.seed, feature_layer=judge_lib.FEATURE_LAYER)
+             judge=judge.checkpoint, judge_seed=judge.seed, judges=judges, judge_network=judge.name,
+             feature_layer=judge_lib.FEATURE_LAYER)
   curves = {side: {name: curve._asdict() for name, curve in comparison.curves[side].items()}
             for side in SIDES}
   return _plain({'metrics': {name: values[name] for name in METRICS}, 'run': run,
@@ -296,7 +301,10 @@ def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
   critic, variables = _critic(config, state)
   wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
                                    simulated.labels, generator.normalisation, judge.batch_size)
-  return {**comparison.metrics, 'critic_wasserstein': wasserstein}, comparison
+  with np.errstate(divide='ignore'):
+    log10_distance = float(np.log10(np.abs(wasserstein)))
+  return {**comparison.metrics, 'critic_wasserstein': wasserstein, 'w_distance': -wasserstein,
+          'log10_w_distance': log10_distance}, comparison
 
 
 def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = None,
@@ -342,7 +350,7 @@ def _evaluate_run(workdir: str, num: int | None, step: int | None, seed: int, ba
   values, comparison = _measure(config, state, generator, generated, simulated, judge, seed)
   values['generation_ms_per_image'] = 1e3 / provenance['images_per_second']
   result = _result(workdir, values, comparison, provenance,
-                   judge_lib.judge_config(config, workdir))
+                   judge_lib.judge_config(config, workdir), config.eval.judges)
   _write(os.path.join(workdir, judge_lib.EVAL_DIR), result, comparison)
   logging.info('Wrote %s: %s', os.path.join(workdir, judge_lib.EVAL_DIR),
                {name: result['metrics'][name] for name in HEADLINE})
