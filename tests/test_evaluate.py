@@ -139,6 +139,10 @@ def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
   simulated, labels, judge, camera = setting
   with pytest.raises(ValueError, match='as many of each'):
     telescope.compare(simulated[:30], simulated, labels, judge, camera)
+  with pytest.raises(ValueError, match="eval.judges='five'"):
+    telescope.evaluate_run(workdir, judges='five')
+  with pytest.raises(ValueError, match="'name': 'thin_resnet'"):  # not the saved judge's network
+    telescope.evaluate_run(workdir, judge_network='thin_resnet')
 
 
 def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):

@@ -37,6 +37,7 @@ from absl import logging
 from jaxgan import assembly
 from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
+from jaxgan import configs
 from jaxgan import generation
 from jaxgan import labels as labels_lib
 from jaxgan import locks
@@ -309,7 +310,8 @@ def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
 
 def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = None,
                  seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
-                 judge_steps: int | None = None) -> dict:
+                 judge_steps: int | None = None, judges: str | None = None,
+                 judge_network: str | None = None) -> dict:
   """Evaluates the run in `workdir` and writes <workdir>/eval/ (see the module docstring).
 
   Args:
@@ -319,6 +321,8 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     seed: seed of the latents, the FD_inf subsets and the two-sample test.
     batch_size: images generated at once.
     judge_steps: training steps of the judge if none is saved; None: config.predictor.num_steps.
+    judges, judge_network: `eval.judges` and `eval.judge_network` of this evaluation; None: the
+      run's. A judge saved in <workdir>/eval/judge by other settings may be refused: delete it.
 
   Returns:
     The contents of metrics.json.
@@ -332,20 +336,24 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     if value is not None and value < 1:
       raise ValueError(f'{name}={value} must lie in [1, inf)')
   os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
+  judge_fields = {f'eval.{name}': value for name, value in (('judges', judges),
+                                                             ('judge_network', judge_network))
+                  if value is not None}
   with locks.held(os.path.join(workdir, judge_lib.EVAL_DIR), 'an evaluation'):
-    return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps)
+    return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps, judge_fields)
 
 
 def _evaluate_run(workdir: str, num: int | None, step: int | None, seed: int, batch_size: int,
-                  judge_steps: int | None) -> dict:
-  """`evaluate_run` once <workdir>/eval/ is held."""
+                  judge_steps: int | None, judge_fields: dict[str, str]) -> dict:
+  """`evaluate_run` once <workdir>/eval/ is held; `judge_fields` override the run's config."""
   config, state, step = checkpoint.restore_state(workdir, step)
+  config = configs.with_overrides(config, judge_fields)
   generator = checkpoint.trained_generator(workdir, config, state, step)
   logging.info('Evaluating %s at step %d', workdir, generator.step)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   simulated = _first(data.validation, num)
-  generated, provenance = _generate(simulated, generator, seed, batch_size)
   judge = judge_lib.load_judge(config, workdir, data, judge_steps)
+  generated, provenance = _generate(simulated, generator, seed, batch_size)
   logging.info('Comparing %d generated with simulated images', len(simulated))
   values, comparison = _measure(config, state, generator, generated, simulated, judge, seed)
   values['generation_ms_per_image'] = 1e3 / provenance['images_per_second']
