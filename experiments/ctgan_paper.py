@@ -15,4 +15,6 @@ from jaxgan import configs
 def get_config():
   config = configs.telescope()
   config.data.num_examples = 875_000
+  config.predictor.update(configs.THIN_RESNET)  # CTLearn's ThinResNet, as the source's
+  config.eval.judges = 'three'  # the source's classifier, energy and direction regressors
   return config
