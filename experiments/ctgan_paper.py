@@ -46,4 +46,6 @@ def get_config():
   config.train.generator_critic = 'eval'
   # The code's draw (GANs.py:40); the paper and the thesis write eps ~ U(0, 1).
   config.loss.gp_interpolation = 'normal'
+  config.predictor.update(configs.THIN_RESNET)  # CTLearn's ThinResNet, as the source's
+  config.eval.judges = 'three'  # the source's classifier, energy and direction regressors
   return config

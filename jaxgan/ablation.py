@@ -86,7 +86,8 @@ RESULT_FILE = 'ablation_result.json'
 SHARED_PREDICTOR = 'predictor'  # under the sweep's workdir
 SHARED_JUDGE = 'judge'  # under the sweep's workdir
 LENGTH_FIELDS = ('train.num_steps', 'train.num_epochs')  # may change between launches
-UNSHARED_PREFIXES = ('data.', 'predictor.')  # a run overriding these trains its own networks
+# A run overriding these trains its own predictor and judge.
+UNSHARED_PREFIXES = ('data.', 'predictor.', 'eval.judge')
 MAX_NAME = 200  # characters of a run name (file names may have 255 bytes); longer ones are hashed
 _UNSAFE = re.compile(r'[^A-Za-z0-9._=,+-]')
 

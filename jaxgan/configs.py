@@ -240,10 +240,14 @@ def predictor() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   # Directory of a saved predictor; '' means <workdir>/predictor. Trained and saved there if absent.
   config.checkpoint = ''
+  # Network: 'resnet' (jaxgan's: a stem, coordinate channels, BatchNorm) or 'thin_resnet'
+  # (CTLearn's, the source's; its widths: `predictor_network('thin_resnet')`).
+  config.name = 'resnet'
   config.stage_widths = (16, 32, 64)  # Output channels of each ResNet stage's blocks.
   config.blocks_per_stage = (1, 1, 1)  # Bottleneck residual blocks per stage.
   config.se_ratio = 4  # Squeeze-and-excitation reduction ratio.
   config.coord_channels = True  # Give the network x/y coordinate channels (helps direction).
+  config.head_widths = ()  # Hidden layers of each label's head; () = one as wide as the features.
   config.conv_impl = 'im2col'  # Convs: 'im2col' is fastest on CPU, 'xla' on GPU/TPU.
   config.num_steps = 400  # Pretraining steps: ~3 epochs of 16,000 images, ~1.7 min on 2 cores.
   config.batch_size = 128  # Batch for training and for evaluation.
@@ -254,12 +258,38 @@ def predictor() -> ml_collections.ConfigDict:
   return config
 
 
+# CTLearn 0.6.0's ThinResNet as the source configures it (sgh14/CTGANs
+# config_files/predictor-gamma.yml:37-71): filters 48/96/128/256 in 2/3/3/3 blocks, whose outputs
+# are 4x the filters; squeeze-and-excitation of ratio 16; heads [512, 256]; no coordinate channels.
+THIN_RESNET = {'name': 'thin_resnet', 'stage_widths': (192, 384, 512, 1024),
+               'blocks_per_stage': (2, 3, 3, 3), 'se_ratio': 16, 'coord_channels': False,
+               'head_widths': (512, 256)}
+
+
+def predictor_network(name: str) -> dict[str, Any]:
+  """The architecture fields of predictor network `name` at its own widths: 'resnet', those of
+  `predictor()`; 'thin_resnet', CTLearn's (`THIN_RESNET`). Set them with
+  `config.predictor.update(predictor_network(name))`."""
+  if name == 'thin_resnet':
+    return dict(THIN_RESNET)
+  if name != 'resnet':
+    raise ValueError(f"predictor network {name!r} is unknown; choose 'resnet' or 'thin_resnet'")
+  default = predictor()
+  return {field: default[field] for field in THIN_RESNET}
+
+
 def _evaluation() -> ml_collections.ConfigDict:
   """The `eval` fields (see `_common`)."""
   evaluation = ml_collections.ConfigDict()
   evaluation.every = 0  # > 0: `jaxgan.evaluate`'s metrics every this many steps (telescope data).
   evaluation.num = 1000  # Validation examples (and generated images) it compares.
   evaluation.seed = 0  # Seed of its latents, Frechet-distance subsets and two-sample test.
+  # The evaluation networks: 'one' predicting every label, or 'three' (the source's): a particle
+  # classifier, an energy regressor and a direction regressor (jaxgan/evaluation/judge.py).
+  evaluation.judges = 'one'
+  # Their network: '' = the run's predictor's; 'resnet' or 'thin_resnet': that network at its own
+  # widths (`predictor_network`), trained as the predictor is.
+  evaluation.judge_network = ''
   return evaluation
 
 

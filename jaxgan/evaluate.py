@@ -1,7 +1,7 @@
 """Command line: evaluates a trained run, generated against simulated validation images.
 
   python -m jaxgan.evaluate --workdir=runs/ctgan [--num=N] [--step=S] [--seed=0] \
-      [--batch_size=1024] [--judge_steps=K]
+      [--batch_size=1024] [--judge_steps=K] [--judges=one|three] [--judge_network=NAME]
 
 `jaxgan.evaluation.telescope.evaluate_run` generates an image for each of the first `num`
 validation labels (default: all), compares them with the simulated images of the same labels,
@@ -30,6 +30,10 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
                                          'Images generated at once.'),
       'judge_steps': flags.DEFINE_integer('judge_steps', None, 'Training steps of the judge '
                                           '(default: predictor.num_steps).'),
+      'judges': flags.DEFINE_string('judges', None, "'one' evaluation network for every label "
+                                    "or 'three', one per label (default: eval.judges)."),
+      'judge_network': flags.DEFINE_string('judge_network', None, "The judges' network: 'resnet' "
+                                           "or 'thin_resnet' (default: eval.judge_network)."),
   }
 
 

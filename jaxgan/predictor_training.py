@@ -58,9 +58,17 @@ VARIABLES_DIR = 'variables'
 CONFIG_FILE = 'predictor_config.json'
 METRICS_FILE = 'metrics.json'
 # Fields of the config that define the network; all but `conv_impl` shape its parameters.
-ARCHITECTURE_FIELDS = ('stage_widths', 'blocks_per_stage', 'se_ratio', 'coord_channels',
-                       'conv_impl')
+ARCHITECTURE_FIELDS = ('name', 'stage_widths', 'blocks_per_stage', 'se_ratio', 'coord_channels',
+                       'head_widths', 'conv_impl')
 PARAMETER_FIELDS = ARCHITECTURE_FIELDS[:-1]
+# Values of the architecture fields that a config (or a saved predictor_config.json) may lack.
+ARCHITECTURE_DEFAULTS = {'name': 'resnet', 'coord_channels': True, 'head_widths': []}
+# The validation metric of each telescope label, and its value per example.
+LABEL_METRICS = {
+    'particletype': ('particletype_accuracy', lambda p, y: jnp.argmax(p, axis=-1) == y),
+    'energy': ('energy_mae', lambda p, y: jnp.abs(p - y)),
+    'direction': ('direction_mae', lambda p, y: jnp.mean(jnp.abs(p - y), axis=-1)),
+}
 
 
 def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -69,13 +77,15 @@ def checkpoint_path(config: ml_collections.ConfigDict, workdir: str) -> str:
 
 
 def architecture(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The JSON-serialisable architecture fields of a predictor config."""
-  model = predictor_lib.predictor_from_config(config)
-  return {name: _plain(getattr(model, name)) for name in ARCHITECTURE_FIELDS}
+  """The JSON-serialisable architecture fields of a predictor config (`ARCHITECTURE_DEFAULTS`
+  for those it lacks)."""
+  return {name: _plain(config.get(name, ARCHITECTURE_DEFAULTS.get(name)))
+          for name in ARCHITECTURE_FIELDS}
 
 
 def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, validation: Split,
-                            normalise: Normalise, workdir: str) -> PyTree:
+                            normalise: Normalise, workdir: str,
+                            label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE) -> PyTree:
   """Loads the predictor saved at `checkpoint_path`, or trains, evaluates and saves one there.
 
   Images are read and normalised batch by batch, so splits on disk (`LazyImages`) stream.
@@ -85,16 +95,17 @@ def train_or_load_predictor(config: ml_collections.ConfigDict, train: Split, val
     train, validation: the splits, images in physical units.
     normalise: maps a batch of images to network units.
     workdir: the run's directory, home of the predictor unless `config.checkpoint` is set.
+    label_spec: the labels it predicts (some of the splits' telescope labels).
 
   Returns:
-    Flax variables {'params', 'batch_stats'} of `predictor_from_config(config)`.
+    Flax variables {'params', 'batch_stats'} of `predictor_from_config(config, label_spec=...)`.
   """
   path = checkpoint_path(config, workdir)
   if os.path.exists(path):
-    variables = load_predictor(path, config, train.image_shape)
+    variables = load_predictor(path, config, train.image_shape, label_spec)
     logging.info('loaded predictor from %s', path)
     return variables
-  model = predictor_lib.predictor_from_config(config)
+  model = predictor_lib.predictor_from_config(config, label_spec=label_spec)
   variables = train_predictor(config, model, train, normalise)
   metrics = evaluate_predictor(model, variables, validation, normalise, config.batch_size)
   logging.info('predictor validation metrics: %s', metrics)
@@ -139,12 +150,14 @@ def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def init_variables(model: nn.Module, image_shape: tuple[int, ...], seed: int) -> PyTree:
-  """Initial variables {'params', 'batch_stats'} of `model` for (H, W, C) images, from `seed`.
+  """Initial variables {'params', 'batch_stats'} of `model` for (H, W, C) images, from `seed`
+  ('batch_stats' empty for a network without BatchNorm).
 
   Compiled (and cached per model and shape): initialising op by op compiles each parameter's
   random draw separately, which takes several times longer.
   """
-  return model.init(jax.random.key(seed), jnp.zeros((1, *image_shape)), train=False)
+  return {'batch_stats': {},
+          **model.init(jax.random.key(seed), jnp.zeros((1, *image_shape)), train=False)}
 
 
 def shuffled_batches(split: Split, normalise: Normalise, batch_size: int,
@@ -163,16 +176,13 @@ def shuffled_batches(split: Split, normalise: Normalise, batch_size: int,
 @functools.partial(jax.jit, static_argnums=0)
 def _metric_sums(model: nn.Module, variables: PyTree, images: Array,
                  labels: labels_lib.Labels) -> dict[str, Array]:
-  """Per-batch sums over examples of the validation metrics."""
+  """Per-batch sums over examples of the validation metrics of the labels `model` predicts."""
   predictions = model.apply(variables, images, train=False)
-  per_label = losses.label_losses(predictions, labels, labels_lib.TELESCOPE)
+  per_label = losses.label_losses(predictions, labels, model.label_spec)
   count = images.shape[0]
-  predicted_type = jnp.argmax(predictions['particletype'], axis=-1)
   return {
-      'particletype_accuracy': jnp.sum(predicted_type == labels['particletype']),
-      'energy_mae': jnp.sum(jnp.abs(predictions['energy'] - labels['energy'])),
-      'direction_mae': jnp.sum(jnp.mean(jnp.abs(predictions['direction'] - labels['direction']),
-                                        axis=-1)),
+      **{metric: jnp.sum(error(predictions[name], labels[name]))
+         for name, (metric, error) in LABEL_METRICS.items() if name in predictions},
       'loss': count * sum(per_label.values()),
       **{f'loss_{name}': count * value for name, value in per_label.items()},
   }
@@ -190,9 +200,9 @@ def evaluate_predictor(model: nn.Module, variables: PyTree, split: Split, normal
     batch_size: images per forward pass (the last batch may be smaller).
 
   Returns:
-    `particletype_accuracy` (fraction of correct argmax), `energy_mae` (log10 TeV),
-    `direction_mae` (degrees, mean over the 2 components), `loss` (sum of the label losses) and
-    `loss_<label>` (each label's loss), all means over the N images.
+    Of the labels the model predicts: `particletype_accuracy` (fraction of correct argmax),
+    `energy_mae` (log10 TeV), `direction_mae` (degrees, mean over the 2 components); `loss` (sum
+    of the label losses) and `loss_<label>` (each label's loss); all means over the N images.
   """
   totals = None
   for start in range(0, len(split), batch_size):
@@ -225,8 +235,8 @@ def save_predictor(path: str, variables: PyTree, architecture_fields: Mapping[st
   os.rename(staging, path)
 
 
-def load_predictor(path: str, config: ml_collections.ConfigDict,
-                   image_shape: tuple[int, ...]) -> PyTree:
+def load_predictor(path: str, config: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                   label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE) -> PyTree:
   """Restores the variables saved at `path` exactly, checking they fit `config`'s architecture.
 
   Args:
@@ -234,6 +244,7 @@ def load_predictor(path: str, config: ml_collections.ConfigDict,
     config: the predictor config; its architecture is used when the directory has no
       predictor_config.json, and must otherwise match the saved one.
     image_shape: (H, W, C) of the images the predictor will see.
+    label_spec: the labels it predicts.
 
   Returns:
     The variables {'params', 'batch_stats'}.
@@ -243,7 +254,8 @@ def load_predictor(path: str, config: ml_collections.ConfigDict,
     raise ValueError(f'predictor directory {path} has no {VARIABLES_DIR}/ checkpoint: it is '
                      'incomplete or not a predictor; delete it to retrain, or point '
                      'predictor.checkpoint elsewhere')
-  model = predictor_lib.predictor_from_config(_saved_architecture(path, config))
+  model = predictor_lib.predictor_from_config(_saved_architecture(path, config),
+                                              label_spec=label_spec)
   target = jax.eval_shape(init_variables, model, tuple(image_shape), 0)
   try:
     local = distributed.this_process_only()
@@ -260,7 +272,7 @@ def _saved_architecture(path: str, config: ml_collections.ConfigDict) -> ml_coll
     return config
   try:
     with open(config_path) as f:
-      saved = json.load(f)
+      saved = {**ARCHITECTURE_DEFAULTS, **json.load(f)}
   except (OSError, ValueError) as error:
     raise ValueError(f'cannot read the predictor architecture {config_path}: {error}') from error
   wanted = architecture(config)

@@ -320,7 +320,7 @@ def predictor_step(model: nn.Module, optimizer: optax.GradientTransformation, pa
   def loss_fn(params):
     predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
                                        batch['images'], train=True, mutable=['batch_stats'])
-    per_label = losses.label_losses(predictions, batch['labels'], labels_lib.TELESCOPE)
+    per_label = losses.label_losses(predictions, batch['labels'], model.label_spec)
     return sum(per_label.values()), (per_label, updates['batch_stats'])
 
   (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -73,7 +73,8 @@ BOUNDS = (
     ('data.image_scale', NON_NEGATIVE), ('data.min_intensity_pe', NON_NEGATIVE),
     ('data.max_leakage', '[0, 1]'),
     *((f'predictor.{field}', COUNT) for field in ('stage_widths', 'blocks_per_stage', 'se_ratio',
-                                                  'num_steps', 'batch_size', 'log_every')),
+                                                  'head_widths', 'num_steps', 'batch_size',
+                                                  'log_every')),
     ('predictor.learning_rate', POSITIVE),
     ('eval.every', NON_NEGATIVE),
 )

@@ -92,6 +92,10 @@ def test_every_metric_is_there_and_the_judge_is_reused(evaluated, monkeypatch):
   run = result['run']
   assert (run['step'], run['num_images'], run['seed'], run['ema']) == (1, NUM, 0, True)
   assert run['judge'] == os.path.join(os.path.abspath(workdir), 'eval', 'judge')
+  assert (run['judges'], run['judge_network']) == ('one', 'resnet')
+  wasserstein = result['metrics']['critic_wasserstein']  # the source's sign and its log10
+  assert result['metrics']['w_distance'] == -wasserstein
+  assert result['metrics']['log10_w_distance'] == pytest.approx(math.log10(abs(wasserstein)))
   assert result['metrics']['generation_ms_per_image'] > 0
   assert 0 <= result['metrics']['light_fraction_simulated'] <= 1
   for name in ('frechet_distance', 'c2st_auc', 'judge_accuracy_generated'):  # same seed
@@ -135,6 +139,10 @@ def test_bad_requests_fail_clearly(evaluated, setting, tmp_path):
   simulated, labels, judge, camera = setting
   with pytest.raises(ValueError, match='as many of each'):
     telescope.compare(simulated[:30], simulated, labels, judge, camera)
+  with pytest.raises(ValueError, match="eval.judges='five'"):
+    telescope.evaluate_run(workdir, judges='five')
+  with pytest.raises(ValueError, match="'name': 'thin_resnet'"):  # not the saved judge's network
+    telescope.evaluate_run(workdir, judge_network='thin_resnet')
 
 
 def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):

@@ -87,6 +87,29 @@ def test_heads_follow_the_label_spec():
                                                           shapes[first][1])
 
 
+@pytest.mark.fast
+def test_head_widths_are_the_heads_hidden_layers():
+  model = predictor_lib.Predictor(**TINY, head_widths=(6, 5))
+  images = jax.ShapeDtypeStruct((3, 43, 43, 1), jnp.float32)
+  params = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), images)['params']
+  assert [params[name]['kernel'].shape for name in ('energy_hidden', 'energy_hidden_2', 'energy')
+          ] == [(8, 6), (6, 5), (5, 1)]
+
+
+@pytest.mark.fast
+def test_a_predictor_of_one_label_is_scored_on_it_alone():
+  data = toy_data(8)
+  model = predictor_lib.Predictor(**TINY, label_spec=(labels_lib.Label('energy'),))
+  variables = predictor_training.init_variables(model, data.image_shape, 0)
+  metrics = predictor_training.evaluate_predictor(model, variables, data, identity, 4)
+  assert set(metrics) == {'energy_mae', 'loss', 'loss_energy'}
+  predicted = np.asarray(model.apply(variables, data.images, train=False)['energy'])
+  assert metrics['energy_mae'] == pytest.approx(np.mean(np.abs(predicted - data.labels['energy'])),
+                                                rel=1e-5)
+  assert metrics['loss'] == pytest.approx(np.mean((predicted - data.labels['energy']) ** 2),
+                                          rel=1e-5)
+
+
 def test_conv_impls_agree():
   images = toy_data(4).images
   im2col = predictor_lib.Predictor(**TINY, conv_impl='im2col')
@@ -167,6 +190,13 @@ def test_train_then_load(tmp_path, monkeypatch):
   assert jax.tree.structure(loaded) == jax.tree.structure(trained)
   for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(loaded)):
     assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+
+  saved = json.load(open(os.path.join(path, 'predictor_config.json')))
+  assert (saved['name'], saved['head_widths']) == ('resnet', [])
+  for field in ('name', 'head_widths'):  # saved before the fields existed: their defaults
+    del saved[field]
+  json.dump(saved, open(os.path.join(path, 'predictor_config.json'), 'w'))
+  predictor_training.train_or_load_predictor(config, *halves(data), identity, workdir)
 
   wider = tiny_config(stage_widths=(4, 16))  # the saved predictor does not fit this config
   with pytest.raises(ValueError, match=re.escape(path)):

@@ -37,6 +37,7 @@ from absl import logging
 from jaxgan import assembly
 from jaxgan import camera as camera_lib
 from jaxgan import checkpoint
+from jaxgan import configs
 from jaxgan import generation
 from jaxgan import labels as labels_lib
 from jaxgan import locks
@@ -65,6 +66,8 @@ HEADLINE = ('critic_wasserstein', 'frechet_distance_infinity', 'c2st_auc', 'hill
 METRICS = {  # every number of metrics.json['metrics'], with its meaning (summary.md)
     'critic_wasserstein': "the critic's Wasserstein-1 estimate: mean score on simulated minus on "
                           'generated images (0: the critic cannot tell; compare within a run)',
+    'w_distance': "the source's sign of it: mean score on generated minus on simulated images",
+    'log10_w_distance': 'log10 of its absolute value, as the source plotted it',
     'generation_ms_per_image': 'generation time per image in ms (device-synchronised, '
                                'compilation excluded, at the run batch size)',
     **{f'judge_{measure}_{side}': f'{meaning} of the evaluation networks on {side} images'
@@ -276,11 +279,14 @@ def _write(directory: str, result: dict[str, Any], comparison: Comparison) -> No
 
 
 def _result(workdir: str, values: dict[str, float], comparison: Comparison,
-            provenance: dict[str, Any], judge: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What metrics.json holds (JSON-ready)."""
+            provenance: dict[str, Any], judge: ml_collections.ConfigDict,
+            judges: str) -> dict[str, Any]:
+  """What metrics.json holds (JSON-ready); `judge` is `judge_lib.judge_config`, `judges` the
+  run's `eval.judges`."""
   run = {name: provenance[name] for name in ('workdir', 'step', 'ema', 'seed', 'batch_size')}
   run.update(num_images=provenance['num_images'], generated=os.path.abspath(provenance['output']),
-             judge=judge.checkpoint, judge_seed=judge.seed, feature_layer=judge_lib.FEATURE_LAYER)
+             judge=judge.checkpoint, judge_seed=judge.seed, judges=judges, judge_network=judge.name,
+             feature_layer=judge_lib.FEATURE_LAYER)
   curves = {side: {name: curve._asdict() for name, curve in comparison.curves[side].items()}
             for side in SIDES}
   return _plain({'metrics': {name: values[name] for name in METRICS}, 'run': run,
@@ -296,12 +302,16 @@ def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
   critic, variables = _critic(config, state)
   wasserstein = critic_wasserstein(critic, variables, generated, simulated.images,
                                    simulated.labels, generator.normalisation, judge.batch_size)
-  return {**comparison.metrics, 'critic_wasserstein': wasserstein}, comparison
+  with np.errstate(divide='ignore'):
+    log10_distance = float(np.log10(np.abs(wasserstein)))
+  return {**comparison.metrics, 'critic_wasserstein': wasserstein, 'w_distance': -wasserstein,
+          'log10_w_distance': log10_distance}, comparison
 
 
 def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = None,
                  seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE,
-                 judge_steps: int | None = None) -> dict:
+                 judge_steps: int | None = None, judges: str | None = None,
+                 judge_network: str | None = None) -> dict:
   """Evaluates the run in `workdir` and writes <workdir>/eval/ (see the module docstring).
 
   Args:
@@ -311,6 +321,8 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     seed: seed of the latents, the FD_inf subsets and the two-sample test.
     batch_size: images generated at once.
     judge_steps: training steps of the judge if none is saved; None: config.predictor.num_steps.
+    judges, judge_network: `eval.judges` and `eval.judge_network` of this evaluation; None: the
+      run's. A judge saved in <workdir>/eval/judge by other settings may be refused: delete it.
 
   Returns:
     The contents of metrics.json.
@@ -324,25 +336,29 @@ def evaluate_run(workdir: str, *, num: int | None = None, step: int | None = Non
     if value is not None and value < 1:
       raise ValueError(f'{name}={value} must lie in [1, inf)')
   os.makedirs(os.path.join(workdir, judge_lib.EVAL_DIR), exist_ok=True)
+  judge_fields = {f'eval.{name}': value for name, value in (('judges', judges),
+                                                             ('judge_network', judge_network))
+                  if value is not None}
   with locks.held(os.path.join(workdir, judge_lib.EVAL_DIR), 'an evaluation'):
-    return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps)
+    return _evaluate_run(workdir, num, step, seed, batch_size, judge_steps, judge_fields)
 
 
 def _evaluate_run(workdir: str, num: int | None, step: int | None, seed: int, batch_size: int,
-                  judge_steps: int | None) -> dict:
-  """`evaluate_run` once <workdir>/eval/ is held."""
+                  judge_steps: int | None, judge_fields: dict[str, str]) -> dict:
+  """`evaluate_run` once <workdir>/eval/ is held; `judge_fields` override the run's config."""
   config, state, step = checkpoint.restore_state(workdir, step)
+  config = configs.with_overrides(config, judge_fields)
   generator = checkpoint.trained_generator(workdir, config, state, step)
   logging.info('Evaluating %s at step %d', workdir, generator.step)
   data = assembly.RunData(*data_lib.load_splits(config.data), generator.normalisation)
   simulated = _first(data.validation, num)
-  generated, provenance = _generate(simulated, generator, seed, batch_size)
   judge = judge_lib.load_judge(config, workdir, data, judge_steps)
+  generated, provenance = _generate(simulated, generator, seed, batch_size)
   logging.info('Comparing %d generated with simulated images', len(simulated))
   values, comparison = _measure(config, state, generator, generated, simulated, judge, seed)
   values['generation_ms_per_image'] = 1e3 / provenance['images_per_second']
   result = _result(workdir, values, comparison, provenance,
-                   judge_lib.judge_config(config, workdir))
+                   judge_lib.judge_config(config, workdir), config.eval.judges)
   _write(os.path.join(workdir, judge_lib.EVAL_DIR), result, comparison)
   logging.info('Wrote %s: %s', os.path.join(workdir, judge_lib.EVAL_DIR),
                {name: result['metrics'][name] for name in HEADLINE})

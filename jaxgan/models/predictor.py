@@ -1,13 +1,16 @@
-"""The label predictor: a thin bottleneck ResNet with squeeze-and-excitation (CTLearn's ThinResNet).
+"""The label predictors: jaxgan's ResNet (`Predictor`, 'resnet') and CTLearn's ThinResNet
+('thin_resnet', `jaxgan.models.thin_resnet`), chosen by `predictor.name` (`predictor_from_config`).
+
+jaxgan's is a thin bottleneck ResNet with squeeze-and-excitation, after CTLearn's ThinResNet.
 
 It predicts an image's labels, one head per label of its `label_spec` (see `jaxgan.labels`; the
 telescope's by default: particle-type logits, log10 energy and the 2-d arrival direction). Layout: a
 3x3 stem convolution, then stages of bottleneck residual blocks (1x1 reduce, 3x3, 1x1 expand,
 squeeze-and-excitation on the residual branch, a projection shortcut where the shape changes),
 stride 2 at the first block of every stage after the first, BatchNorm + ReLU after each convolution,
-global average pooling, and one head per label: a hidden ReLU layer as wide as the pooled features,
-then a linear output (log10 energy is no linear function of the pooled features, which grow in
-proportion to the image's brightness).
+global average pooling, and one head per label (`thin_resnet.label_heads`): by default a hidden ReLU
+layer as wide as the pooled features, then a linear output (log10 energy is no linear function of
+the pooled features, which grow in proportion to the image's brightness).
 
 `stage_widths` are the output channels of each stage's blocks; the bottleneck inside a block is
 a quarter of that (`BOTTLENECK_RATIO`), as in ResNet-50 and CTLearn. Unlike CTLearn, the stem also
@@ -24,12 +27,14 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import labels as labels_lib
+from jaxgan.models import thin_resnet
 from jaxgan.models.layers import Conv
 
 Array = jax.Array
 
 BOTTLENECK_RATIO = 4  # output channels of a block / channels of its 3x3 convolution
 BATCH_NORM_MOMENTUM = 0.9  # the predictor trains for few steps: averages must follow quickly
+NETWORKS = ('resnet', 'thin_resnet')  # `predictor.name`
 
 
 def coordinate_channels(images: Array) -> Array:
@@ -106,6 +111,7 @@ class Predictor(nn.Module):
     blocks_per_stage: residual blocks in each stage (same length as `stage_widths`).
     se_ratio: squeeze-and-excitation reduction ratio.
     coord_channels: append x/y coordinate channels to the input (see the module docstring).
+    head_widths: hidden layers of each label's head; empty: one as wide as the pooled features.
     conv_impl: 'im2col' (fast on CPU) or 'xla' (native; better on GPU/TPU).
     dtype: computation dtype (params, BatchNorm statistics and outputs stay float32).
     axis_name: pmap axis over which BatchNorm averages its statistics, or None.
@@ -115,6 +121,7 @@ class Predictor(nn.Module):
   blocks_per_stage: Sequence[int] = (1, 1, 1)
   se_ratio: int = 4
   coord_channels: bool = True
+  head_widths: Sequence[int] = ()
   conv_impl: str = 'im2col'
   dtype: Any = jnp.float32
   axis_name: str | None = None
@@ -147,38 +154,38 @@ class Predictor(nn.Module):
         strides = (2, 2) if stage > 0 and block == 0 else (1, 1)
         x = BottleneckBlock(width, strides, self.se_ratio, self.conv_impl, self.dtype,
                             self.axis_name)(x, train)
-    features = jnp.mean(x, axis=(1, 2))
-    return self._heads(features)
-
-  def _heads(self, features: Array) -> dict[str, Array]:
-    """One head per label on the (B, F) pooled features: a hidden ReLU layer, a linear output."""
-
-    def head(label: labels_lib.Label) -> Array:
-      hidden = nn.relu(nn.Dense(features.shape[-1], dtype=self.dtype,
-                                name=f'{label.name}_hidden')(features))
-      out = nn.Dense(label.width, dtype=self.dtype, name=label.name)(hidden).astype(jnp.float32)
-      return out[:, 0] if label.scalar else out
-
-    return {label.name: head(label) for label in self.label_spec}
+    return thin_resnet.label_heads(jnp.mean(x, axis=(1, 2)), self.head_widths, self.label_spec,
+                                   self.dtype)
 
 
 def predictor_from_config(model_config: ml_collections.ConfigDict,
                           axis_name: str | None = None,
-                          label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE) -> Predictor:
-  """Builds the predictor from `stage_widths`, `blocks_per_stage`, `se_ratio`, `conv_impl`.
+                          label_spec: labels_lib.LabelSpec = labels_lib.TELESCOPE
+                          ) -> nn.Module:
+  """Builds the predictor network `name` of a predictor config.
 
   Args:
-    model_config: a config with those fields (e.g. `configs.predictor()`), and
-      optionally `coord_channels` (default True).
+    model_config: a config with the fields `stage_widths`, `blocks_per_stage`, `se_ratio` and
+      `conv_impl` (e.g. `configs.predictor()`), and optionally `name` (default 'resnet'),
+      `coord_channels` (default True) and `head_widths` (default ()).
     axis_name: pmap axis over which BatchNorm averages its statistics in training mode, or None.
     label_spec: the labels it predicts.
 
   Returns:
-    The (uninitialised) `Predictor`.
+    The (uninitialised) `Predictor` ('resnet') or `thin_resnet.ThinResNet` ('thin_resnet').
   """
-  return Predictor(stage_widths=tuple(model_config.stage_widths),
-                   blocks_per_stage=tuple(model_config.blocks_per_stage),
-                   se_ratio=model_config.se_ratio,
-                   coord_channels=model_config.get('coord_channels', True),
-                   conv_impl=model_config.conv_impl, axis_name=axis_name,
-                   label_spec=tuple(label_spec))
+  name = model_config.get('name', 'resnet')
+  if name not in NETWORKS:
+    raise ValueError(f'predictor.name={name!r} is unknown; choose one of {NETWORKS}')
+  shared = dict(stage_widths=tuple(model_config.stage_widths),
+                blocks_per_stage=tuple(model_config.blocks_per_stage),
+                se_ratio=model_config.se_ratio,
+                head_widths=tuple(model_config.get('head_widths', ())),
+                conv_impl=model_config.conv_impl, label_spec=tuple(label_spec))
+  coord_channels = model_config.get('coord_channels', True)
+  if name == 'resnet':
+    return Predictor(**shared, coord_channels=coord_channels, axis_name=axis_name)
+  if coord_channels:
+    raise ValueError("predictor.coord_channels=True: CTLearn's thin_resnet reads the image "
+                     'alone; set it False')
+  return thin_resnet.ThinResNet(**shared)
