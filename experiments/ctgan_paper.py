@@ -17,8 +17,13 @@ Beside `configs.telescope()`, the networks and the loop are the source's code's:
   (GANs.py:63);
 - the gradient penalty's eps ~ N(0, 1), the code's draw (GANs.py:40): the paper and the thesis
   write U(0, 1).
-Still not the source's: its data and protocol (one GAN per particle type on cut MAGIC images in
-photoelectrons) and its predictor (CTLearn's ThinResNet).
+- the predictor: CTLearn 0.6.0's ThinResNet as the source configures it
+  (config_files/predictor-gamma.yml:31-71); the evaluation: three judges, a particle classifier,
+  an energy and a direction regressor (callback.py:52-54, evaluate.py:57-88).
+The values are set by `configs.telescope_source_code()`. This file trains one GAN on both
+particle types for the thesis's 200 epochs; the source's own protocol, one GAN per particle type
+on cut images in photoelectrons, is experiments/ctgan_paper_gamma.py and ctgan_paper_proton.py.
+The rest that differs: docs/design.md, "The sources, item by item".
 
   python -m jaxgan.main --config=experiments/ctgan_paper.py --workdir=runs/ctgan_paper
 
@@ -31,21 +36,6 @@ from jaxgan import configs
 
 
 def get_config():
-  config = configs.telescope()
+  config = configs.telescope_source_code()
   config.data.num_examples = 875_000
-  config.model.generator_dense_norm = True
-  config.model.generator_last_block = 'leaky_relu'
-  config.model.batchnorm_momentum = 0.99  # Keras' BatchNormalization defaults
-  config.model.batchnorm_epsilon = 1e-3
-  config.model.init = 'orthogonal'
-  config.model.critic_block_dropout = (0.0, 0.3, 0.3, 0.0)
-  config.model.critic_head_dropout = 0.2
-  config.optimizer.eps = 1e-7  # Keras' Adam default, applied as Keras does
-  config.optimizer.eps_hat = True
-  config.train.critic_fakes = 'eval'
-  config.train.generator_critic = 'eval'
-  # The code's draw (GANs.py:40); the paper and the thesis write eps ~ U(0, 1).
-  config.loss.gp_interpolation = 'normal'
-  config.predictor.update(configs.THIN_RESNET)  # CTLearn's ThinResNet, as the source's
-  config.eval.judges = 'three'  # the source's classifier, energy and direction regressors
   return config
