@@ -267,7 +267,8 @@ def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | 
   return steps.StepConfig(
       generator=generator, critic=critic, predictor=predictor,
       generator_tx=generator_tx, critic_tx=critic_tx,
-      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
+      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing,
+                                               config.loss.smooth_generator_target),
       penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
       n_critic=config.train.n_critic, latent_dim=config.model.latent_dim,
       label_spec=conditions.labels, conditions_generator=conditions.generator_label_dim > 0,

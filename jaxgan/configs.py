@@ -149,6 +149,9 @@ def _loss() -> ml_collections.ConfigDict:
   loss = ml_collections.ConfigDict()
   loss.name = 'non_saturating'  # minimax, non_saturating, least_squares, wasserstein, hinge.
   loss.label_smoothing = 0.0  # Cross-entropy losses: the critic's target for real is 1 - this.
+  # non_saturating: the generator's target for its fakes is 1 - label_smoothing too (the DCGAN
+  # notebook's BCE(D(G(z)), 0.9)); False: 1.
+  loss.smooth_generator_target = False
   loss.penalty = 'none'  # Critic penalty: 'none', 'gp' (WGAN-GP), 'dragan', 'r1' (steps.Penalty).
   loss.gp_weight = 10.0  # Weight lambda of the 'gp' and 'dragan' penalties; 0 disables them.
   loss.gp_interpolation = 'uniform'  # 'gp': eps ~ U(0, 1) (paper) or 'normal' (original TF code).

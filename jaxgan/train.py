@@ -109,7 +109,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.train.batch_size % num_devices:
     raise ValueError(f'train.batch_size={config.train.batch_size} does not split evenly over '
                      f'{num_devices} devices')
-  losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
+  losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing,
+                              config.loss.smooth_generator_target)
   assembly.penalty_from_config(config.loss)
   assembly.conditioning_of(config).check(config.loss.label_weights)
   if config.model.spectral_norm not in assembly.SPECTRAL_NORM:
