@@ -276,4 +276,4 @@ def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | 
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config),
       skip_nonfinite=config.train.nonfinite == 'skip',
-      simulate=online_simulator(config, normalisation))
+      simulate=online_simulator(config, normalisation), reuse_fakes=config.train.reuse_fakes)

@@ -185,6 +185,10 @@ def _train() -> ml_collections.ConfigDict:
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
   train.n_critic = 1  # Critic updates per generator update, all on the iteration's real batch.
+  # The generator update reuses the critic update's fakes (z, images and generator pass: the
+  # generator runs once an iteration, as in the DCGAN notebook) instead of drawing new ones;
+  # needs n_critic 1.
+  train.reuse_fakes = False
   train.num_devices = 0  # Devices to use on each process; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
