@@ -184,6 +184,10 @@ def _train() -> ml_collections.ConfigDict:
   train.num_steps = 273_438  # Generator updates (iterations); 200 epochs of 700k images at 512.
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
+  # Keep each epoch's incomplete last batch as a smaller batch (PyTorch's DataLoader with
+  # drop_last=False, the DCGAN notebook's) instead of dropping it; the step then compiles once
+  # more, for that size, which must split evenly over the devices.
+  train.keep_partial_batch = False
   train.n_critic = 1  # Critic updates per generator update, all on the iteration's real batch.
   # The generator update reuses the critic update's fakes (z, images and generator pass: the
   # generator runs once an iteration, as in the DCGAN notebook) instead of drawing new ones;
@@ -193,6 +197,12 @@ def _train() -> ml_collections.ConfigDict:
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
   train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).
+  # Logs, samples and checkpoints fall where the 0-based index of the iteration just run is a
+  # multiple of their period: after iterations 1, k + 1, 2k + 1, ... (the DCGAN notebook's
+  # `iters % k == 0`); False: after k, 2k, ....
+  train.count_from_zero = False
+  # sample_every counts the iterations of each epoch afresh (the notebook's `batch_no % 200`).
+  train.sample_by_epoch = False
   train.sample_each_epoch = False  # Also sample at the end of every epoch (the DCGAN recipe).
   train.checkpoint_each_epoch = False  # Also checkpoint at the end of every epoch.
   train.max_to_keep = 3  # Checkpoints kept on disk.
@@ -373,6 +383,7 @@ def with_overrides(config: ml_collections.ConfigDict,
 # it writes and where its data lives, not what it computes.
 CONTINUATION_FIELDS = ('train.num_steps', 'train.num_epochs', 'train.log_every',
                        'train.sample_every', 'train.checkpoint_every', 'train.max_to_keep',
+                       'train.count_from_zero', 'train.sample_by_epoch',
                        'predictor.checkpoint', 'train.data_on_device')
 
 

@@ -3,6 +3,7 @@ DCGAN notebook's training iteration (one generator pass, the 0.9 target for both
 
 import dataclasses
 import math
+import os
 
 import flax.linen as nn
 import jax
@@ -16,6 +17,8 @@ from jaxgan import assembly
 from jaxgan import configs
 from jaxgan import models
 from jaxgan import steps
+from jaxgan import train
+from jaxgan.data import pipeline
 from jaxgan.models import dcgan
 from jaxgan.models import heads
 
@@ -365,3 +368,60 @@ def test_generator_runs_once_an_iteration_with_reused_fakes(reuse_fakes, passes)
 def test_reused_fakes_need_one_critic_update():
   with pytest.raises(ValueError, match='reuse_fakes needs train.n_critic=1'):
     assembly.build_step_config(_tiny_notebook_config(n_critic=2), None)
+
+
+def test_partial_batches_cover_each_epoch_as_a_dataloader_without_drop_last():
+  """10 examples in batches of 4: each epoch is [4, 4, 2] disjoint batches covering all 10,
+  reshuffled between epochs; dropping the partial batch leaves [4, 4]."""
+  for epoch in range(2):
+    batches = [pipeline.batch_indices(10, 4, seed=3, step=3 * epoch + index, keep_partial=True)
+               for index in range(3)]
+    assert [len(batch) for batch in batches] == [4, 4, 2]
+    assert sorted(np.concatenate(batches)) == list(range(10))
+  first_epochs = [pipeline.batch_indices(10, 4, 3, step, keep_partial=True) for step in (0, 3)]
+  assert not np.array_equal(*first_epochs)
+  assert pipeline.steps_per_epoch(10, 4, keep_partial=True) == 3
+  assert pipeline.steps_per_epoch(10, 4) == 2
+
+
+def _notebook_schedule(epochs, batches_per_epoch, save_every, sample_every):
+  """The iterations (counted after they ran) where the notebook's loop saves the generator and
+  samples, by its own counters: `iters % 500 == 0`, `batch_no % 200 == 0` or the last batch,
+  and the final save after the loop."""
+  saves, samples, iters = set(), set(), 0
+  for e in range(epochs):
+    for batch_no in range(batches_per_epoch):
+      if iters % save_every == 0:
+        saves.add(iters + 1)
+      if batch_no % sample_every == 0 or (e == epochs - 1 and batch_no == batches_per_epoch - 1):
+        samples.add(iters + 1)
+      iters += 1
+  return saves | {iters}, samples
+
+
+@pytest.mark.parametrize('notebook', [True, False])
+def test_notebook_loop_schedule_and_partial_batches(tmp_path, notebook):
+  """10 pictures, batch 4, 2 epochs: with the notebook's options the run takes 3 batches an
+  epoch (the last of 2) and saves and samples where the notebook's counters say; without them,
+  2 batches an epoch and every k-th iteration."""
+  config = _tiny_notebook_config(
+      num_epochs=2, num_devices=1, checkpoint_every=3, sample_every=2, max_to_keep=10,
+      keep_partial_batch=notebook, count_from_zero=notebook, sample_by_epoch=notebook)
+  config.data.update(num_examples=10, image_size=16, validation_fraction=0.0)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  per_epoch = 3 if notebook else 2
+  assert int(state.step) == 2 * per_epoch
+  saves, samples = (_notebook_schedule(2, 3, 3, 2) if notebook
+                    else ({3, 2 * per_epoch}, {2, 4}))
+  assert sorted(int(name) for name in os.listdir(tmp_path / 'checkpoints')) == sorted(saves)
+  assert sorted(os.listdir(tmp_path / 'samples')) == sorted(
+      ['progress.gif'] + [f'step_{step:07d}.png' for step in samples])
+
+
+def test_partial_batch_must_split_over_the_devices(tmp_path):
+  """10 examples in batches of 4 leave a last batch of 2, which 4 devices cannot share."""
+  config = _tiny_notebook_config(num_epochs=1, num_devices=4, keep_partial_batch=True)
+  config.data.update(num_examples=10, image_size=16, validation_fraction=0.0)
+  with pytest.raises(ValueError, match='last batch of an epoch holds 2 of the 10'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / 'config.json').exists()
