@@ -197,8 +197,8 @@ def _train() -> ml_collections.ConfigDict:
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
   train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).
-  # Logs, samples and checkpoints fall where the 0-based index of the iteration just run is a
-  # multiple of their period: after iterations 1, k + 1, 2k + 1, ... (the DCGAN notebook's
+  # Logs, samples, checkpoints and evaluations fall where the 0-based index of the iteration just
+  # run is a multiple of their period: after iterations 1, k + 1, 2k + 1, ... (the DCGAN notebook's
   # `iters % k == 0`); False: after k, 2k, ....
   train.count_from_zero = False
   # sample_every counts the iterations of each epoch afresh (the notebook's `batch_no % 200`).

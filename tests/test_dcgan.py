@@ -23,6 +23,8 @@ from jaxgan.models import dcgan
 from jaxgan.models import heads
 
 LATENT = 100
+EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'experiments')
 TINY_GENERATOR = (8, 4, 3)  # 1 -> 4 -> 8 -> 16
 TINY_CRITIC = (4, 8)  # 16 -> 8 -> 4
 
@@ -425,3 +427,25 @@ def test_partial_batch_must_split_over_the_devices(tmp_path):
   with pytest.raises(ValueError, match='last batch of an epoch holds 2 of the 10'):
     train.train_and_evaluate(config, str(tmp_path))
   assert not (tmp_path / 'config.json').exists()
+
+
+def test_exact_config_has_the_notebooks_values():
+  """experiments/dcgan.py, item by item against the notebook (cells 4, 6, 19, 22, 24)."""
+  config = configs.from_file(os.path.join(EXPERIMENTS, 'dcgan.py'))
+  assert (config.loss.name, config.loss.label_smoothing) == ('non_saturating', 0.1)
+  assert config.loss.smooth_generator_target and config.train.reuse_fakes
+  assert (config.train.checkpoint_every, config.train.sample_every) == (500, 200)
+  assert config.train.count_from_zero and config.train.sample_by_epoch
+  assert not (config.train.sample_each_epoch or config.train.checkpoint_each_epoch)
+  assert (config.data.validation_fraction, config.train.keep_partial_batch) == (0.0, True)
+  assert config.data.images.preprocessing == 'torchvision'
+  assert (config.train.num_epochs, config.train.batch_size, config.model.latent_dim) == (
+      30, 128, 100)
+
+
+def test_revised_config_differs_from_the_exact_one_in_its_two_choices():
+  exact = configs.from_file(os.path.join(EXPERIMENTS, 'dcgan.py'))
+  revised = configs.from_file(os.path.join(EXPERIMENTS, 'dcgan_revised.py'))
+  assert configs.differences(exact.to_json_best_effort(), revised) == {
+      'loss.smooth_generator_target': (True, False),
+      'data.images.preprocessing': ('torchvision', 'lanczos')}

@@ -18,7 +18,7 @@ EXPERIMENTS = sorted(os.path.splitext(os.path.basename(path))[0]
 @pytest.mark.fast
 def test_every_experiment_is_listed():
   assert set(EXPERIMENTS) == {'ctgan', 'ctgan_source_small', 'ctgan_paper', 'dcgan',
-                              'acgan_digits', 'mixture2d'}
+                              'dcgan_revised', 'acgan_digits', 'mixture2d'}
 
 
 @pytest.mark.parametrize('name', EXPERIMENTS)
