@@ -1,5 +1,6 @@
 """The source's DCGAN exactly: ant-mak/tfm, src/tfm_teci_antonmakarov_gan-paintings.ipynb (SPEC A).
 
+Cells are numbered from 0 in the notebook's file (cell 22 is the training loop, "In [12]").
 `configs.pictures()` holds the notebook's networks (cells 11, 13 and 15: z 100; generator 4x4
 transposed convs 512-256-128-64-3, BatchNorm + ReLU, tanh; discriminator 4x4 convs
 64-128-256-512, BatchNorm on layers 2-4, LeakyReLU 0.2, final 4x4 conv; weights N(0, 0.02),
@@ -8,7 +9,10 @@ BatchNorm scales N(1, 0.02); jaxgan/models/dcgan.py), Adam 2e-4 (0.5, 0.999) and
 - data (cell 6): every picture of the folder, read as torchvision 0.2.1's ImageFolder,
   Resize(64), CenterCrop(64), ToTensor and Normalize(0.5, 0.5) read them (Pillow's bilinear),
   in shuffled epochs that keep the incomplete last batch (DataLoader(batch_size=128,
-  shuffle=True)); nothing is held out;
+  shuffle=True)); nothing is held out. The notebook's epochs had 807 batches, the last of
+  N - 806 x 128 = N - 103,168 pictures, which jaxgan's default drops: N, the folder after
+  src/rm_corrupt.py, is not recorded; 82 if that script removed none of the 103,250 files. The
+  step compiles a second time for that batch;
 - loss and loop (cells 4 and 22): binary cross-entropy, the real label 0.9 both as the
   discriminator's target for real pictures and as the generator's target for its fakes; each
   iteration draws one batch of fakes, the discriminator's update sees it detached and the
