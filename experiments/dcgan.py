@@ -27,9 +27,9 @@ discriminator's sigmoid then BCELoss (log clamped at -100), computed here from i
 log-sigmoid, the same wherever the sigmoid does not round to 0 or 1 in float32; files the
 notebook's folder cleaning (src/rm_corrupt.py) removed only for a warning; torch 1.1's Adam adds
 eps to sqrt(v) before its bias correction, optax after (eps 1e-8 / sqrt(1 - 0.999^t) against 1e-8
-in the update's denominator).
-Checkpoints hold both networks and their optimisers (~76 MB each, ~3.8 GB for the 50 of a
-paintings run), where the notebook saves the generator alone.
+in the update's denominator); the sample grids' contrast stretch (make_grid(normalize=True)),
+where jaxgan shows [-1, 1] as 0..255. Checkpoints hold both networks and their optimisers (~76
+MB each, ~3.8 GB for the 50 of a paintings run), where the notebook saves the generator alone.
 
 Data: 64x64 RGB pictures from `--config.data.path=FOLDER` (the notebook: the Kaggle "Painter by
 Numbers" train and test images in one folder, 103,250 files before cleaning), or by default
