@@ -276,7 +276,8 @@ def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | 
   return steps.StepConfig(
       generator=generator, critic=critic, predictor=predictor,
       generator_tx=generator_tx, critic_tx=critic_tx,
-      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing),
+      adversarial=losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing,
+                                               config.loss.smooth_generator_target),
       penalty=penalty_from_config(config.loss), weight_clip=config.loss.clip,
       n_critic=config.train.n_critic, latent_dim=config.model.latent_dim,
       label_spec=conditions.labels, conditions_generator=conditions.generator_label_dim > 0,
@@ -284,5 +285,5 @@ def build_step_config(config: ml_collections.ConfigDict, predictor: nn.Module | 
       ema_decay=config.train.ema_decay, adversarial_weight=config.loss.adversarial_weight,
       label_weights=dict(config.loss.label_weights), predictor_tx=predictor_optimizer(config),
       skip_nonfinite=config.train.nonfinite == 'skip',
-      simulate=online_simulator(config, normalisation),
+      simulate=online_simulator(config, normalisation), reuse_fakes=config.train.reuse_fakes,
       critic_fakes=config.train.critic_fakes, generator_critic=config.train.generator_critic)

@@ -172,6 +172,9 @@ def _loss() -> ml_collections.ConfigDict:
   loss = ml_collections.ConfigDict()
   loss.name = 'non_saturating'  # minimax, non_saturating, least_squares, wasserstein, hinge.
   loss.label_smoothing = 0.0  # Cross-entropy losses: the critic's target for real is 1 - this.
+  # non_saturating: the generator's target for its fakes is 1 - label_smoothing too (the DCGAN
+  # notebook's BCE(D(G(z)), 0.9)); False: 1.
+  loss.smooth_generator_target = False
   loss.penalty = 'none'  # Critic penalty: 'none', 'gp' (WGAN-GP), 'dragan', 'r1' (steps.Penalty).
   loss.gp_weight = 10.0  # Weight lambda of the 'gp' and 'dragan' penalties; 0 disables them.
   loss.gp_interpolation = 'uniform'  # 'gp': eps ~ U(0, 1) (paper) or 'normal' (original TF code).
@@ -208,6 +211,10 @@ def _train() -> ml_collections.ConfigDict:
   train.num_steps = 273_438  # Generator updates (iterations); 200 epochs of 700k images at 512.
   train.num_epochs = 0  # > 0: train this many epochs of the training split instead of num_steps.
   train.batch_size = 512  # Global batch, split evenly over the devices.
+  # Keep each epoch's incomplete last batch as a smaller batch (PyTorch's DataLoader with
+  # drop_last=False, the DCGAN notebook's) instead of dropping it; the step then compiles once
+  # more, for that size, which must split evenly over the devices.
+  train.keep_partial_batch = False
   train.n_critic = 1  # Critic updates per generator update, all on the iteration's real batch.
   # The generator's mode when it draws the critic's fakes: 'train' (batch statistics, which it
   # keeps) or 'eval' (its BatchNorm running averages, unchanged: the source's).
@@ -215,10 +222,20 @@ def _train() -> ml_collections.ConfigDict:
   # The critic's mode when it scores the fakes of a generator update: 'train' (dropout on) or
   # 'eval' (no dropout: the source's).
   train.generator_critic = 'train'
+  # The generator update reuses the critic update's fakes (z, images and generator pass: the
+  # generator runs once an iteration, as in the DCGAN notebook) instead of drawing new ones;
+  # needs n_critic 1.
+  train.reuse_fakes = False
   train.num_devices = 0  # Devices to use on each process; 0 = all.
   train.log_every = 100  # Steps between metric logs and progress lines.
   train.sample_every = 1000  # Steps between PNG grids of fixed-noise samples.
   train.checkpoint_every = 5000  # Steps between checkpoints (one is always saved at the end).
+  # Logs, samples, checkpoints and evaluations fall where the 0-based index of the iteration just
+  # run is a multiple of their period: after iterations 1, k + 1, 2k + 1, ... (the DCGAN notebook's
+  # `iters % k == 0`); False: after k, 2k, ....
+  train.count_from_zero = False
+  # sample_every counts the iterations of each epoch afresh (the notebook's `batch_no % 200`).
+  train.sample_by_epoch = False
   train.sample_each_epoch = False  # Also sample at the end of every epoch (the DCGAN recipe).
   train.checkpoint_each_epoch = False  # Also checkpoint at the end of every epoch.
   train.max_to_keep = 3  # Checkpoints kept on disk.
@@ -462,6 +479,7 @@ def with_overrides(config: ml_collections.ConfigDict,
 # it writes and where its data lives, not what it computes.
 CONTINUATION_FIELDS = ('train.num_steps', 'train.num_epochs', 'train.log_every',
                        'train.sample_every', 'train.checkpoint_every', 'train.max_to_keep',
+                       'train.count_from_zero', 'train.sample_by_epoch',
                        'predictor.checkpoint', 'train.data_on_device')
 
 

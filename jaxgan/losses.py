@@ -66,13 +66,17 @@ def minimax_generator(fake_scores: Array) -> Array:
   return -binary_cross_entropy(fake_scores, 0.0)
 
 
-def non_saturating_generator(fake_scores: Array) -> Array:
+def non_saturating_generator(fake_scores: Array, target: float = 1.0) -> Array:
   """J_G = -E[log D(G(z))] (Goodfellow et al. 2014, section 3; DCGAN).
 
   Same fixed point as the minimax generator, but dJ_G/ds = D(G(z)) - 1 stays near -1 when the
   critic confidently rejects the fakes, so the generator still learns when it is losing.
+
+  A `target` t < 1 makes it the cross-entropy against t, -E[t log D + (1 - t) log(1 - D)]: the
+  DCGAN notebook's BCE(D(G(z)), 0.9). Its gradient dJ_G/ds = D(G(z)) - t vanishes at D = t and
+  pushes the fakes back towards "fake" above it.
   """
-  return binary_cross_entropy(fake_scores, 1.0)
+  return binary_cross_entropy(fake_scores, target)
 
 
 def least_squares_critic(real_scores: Array, fake_scores: Array) -> Array:
@@ -121,25 +125,35 @@ ADVERSARIAL_LOSSES: Mapping[str, AdversarialLoss] = {
 CROSS_ENTROPY_LOSSES = ('minimax', 'non_saturating')
 
 
-def get_adversarial_loss(name: str, label_smoothing: float = 0.0) -> AdversarialLoss:
+def get_adversarial_loss(name: str, label_smoothing: float = 0.0,
+                         smooth_generator_target: bool = False) -> AdversarialLoss:
   """Looks up `loss.name`, failing with the list of known names.
 
   Args:
     name: a key of `ADVERSARIAL_LOSSES`.
     label_smoothing: one-sided label smoothing s in [0, 1): the critic's target for real images
       becomes 1 - s. Only for the cross-entropy losses (`CROSS_ENTROPY_LOSSES`).
+    smooth_generator_target: the generator's target for its fakes becomes 1 - s too (the DCGAN
+      notebook's); only for 'non_saturating', the one generator loss with a target.
   """
   if name not in ADVERSARIAL_LOSSES:
     raise ValueError(f'loss.name={name!r} is unknown; choose one of {sorted(ADVERSARIAL_LOSSES)}')
   if not 0.0 <= label_smoothing < 1.0:
     raise ValueError(f'loss.label_smoothing={label_smoothing} must be in [0, 1)')
+  if smooth_generator_target and name != 'non_saturating':
+    raise ValueError(f'loss.smooth_generator_target needs loss.name=\'non_saturating\', the one '
+                     f'generator loss with a target, not {name!r}')
   loss = ADVERSARIAL_LOSSES[name]
   if not label_smoothing:
     return loss
   if name not in CROSS_ENTROPY_LOSSES:
     raise ValueError(f'loss.label_smoothing={label_smoothing} needs a cross-entropy loss '
                      f'{CROSS_ENTROPY_LOSSES}, not loss.name={name!r}')
-  return loss._replace(critic=functools.partial(loss.critic, real_label=1.0 - label_smoothing))
+  loss = loss._replace(critic=functools.partial(loss.critic, real_label=1.0 - label_smoothing))
+  if smooth_generator_target:
+    loss = loss._replace(generator=functools.partial(loss.generator,
+                                                     target=1.0 - label_smoothing))
+  return loss
 
 
 def input_gradient_squared_norms(critic_fn: CriticFn, images: Array) -> Array:

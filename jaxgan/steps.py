@@ -4,7 +4,10 @@ One training iteration = `n_critic` critic updates on the same real batch, each 
 (and fresh gradient-penalty interpolation), then one generator update; it is one compiled call:
 `jax.pmap(iteration, axis_name='batch', donate_argnums=(0,))`, the critic updates folded into a
 `lax.scan`. Gradients, BatchNorm statistics (via the modules' `axis_name`) and metrics are
-averaged over devices.
+averaged over devices. With `reuse_fakes` (the DCGAN notebook's loop) one generator pass serves
+both updates: the critic update sees its images, and the generator update then differentiates
+through the same pass, so the generator runs, and its BatchNorm statistics move, once per
+iteration.
 
 The label predictor (conditioning mode 'predictor') judges the generator's fakes. It is either
 frozen (its variables are an argument of the iteration) or trained alongside the critic (they
@@ -21,7 +24,7 @@ This module does no I/O.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -111,6 +114,8 @@ class StepConfig:
       statistics, whose running averages it updates) or 'eval' (the running averages, kept).
     generator_critic: the critic's mode when it scores the fakes of a generator update: 'train'
       (dropout on) or 'eval'.
+    reuse_fakes: the generator update reuses the critic update's fakes and generator pass
+      instead of drawing new ones (`train.reuse_fakes`); needs n_critic 1.
   """
   generator: nn.Module
   critic: nn.Module
@@ -135,6 +140,31 @@ class StepConfig:
   simulate: Callable[[Array], Batch] | None = None
   critic_fakes: str = 'train'
   generator_critic: str = 'train'
+  reuse_fakes: bool = False
+
+  def __post_init__(self):
+    if self.reuse_fakes and self.n_critic != 1:
+      raise ValueError(f'train.reuse_fakes needs train.n_critic=1 (one critic update to share '
+                       f'its fakes with), got {self.n_critic}')
+    if self.reuse_fakes and self.critic_fakes != 'train':
+      raise ValueError("train.reuse_fakes shares a training-mode generator pass: it needs "
+                       f"train.critic_fakes='train', got {self.critic_fakes!r}")
+
+
+class Fakes(NamedTuple):
+  """One training-mode pass of the generator.
+
+  Attributes:
+    images: its images.
+    batch_stats: the generator's BatchNorm statistics after the pass.
+    codes: InfoGAN's codes it was given; None without InfoGAN.
+    pullback: image cotangents -> (parameter gradients,), the pass's `jax.vjp`; None when the
+      pass is not differentiated.
+  """
+  images: Array
+  batch_stats: PyTree
+  codes: dict[str, Array] | None
+  pullback: Callable[[Array], tuple[PyTree]] | None = None
 
 
 def global_example_keys(key: Array, per_device_batch: int) -> Array:
@@ -220,6 +250,21 @@ def generate(cfg: StepConfig, state: GANState, z: Array, generator_labels: Array
   return images, updates.get('batch_stats', {})
 
 
+def make_fakes(cfg: StepConfig, state: GANState, label_vector: Array, key: Array,
+               differentiable: bool = False, train: bool = True) -> Fakes:
+  """The generator's images for a fresh z (and InfoGAN codes) drawn with `key`, in training mode
+  (or with `train` False in evaluation mode); with `differentiable`, also the pullback to its
+  parameters."""
+  z = draw_latents(jax.random.fold_in(key, _LATENT), label_vector.shape[0], cfg.latent_dim)
+  generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
+  forward = lambda params: generate(cfg, state.replace(generator_params=params), z,
+                                    generator_labels, train=train)
+  if not differentiable:
+    return Fakes(*forward(state.generator_params), codes)
+  images, pullback, batch_stats = jax.vjp(forward, state.generator_params, has_aux=True)
+  return Fakes(images, batch_stats, codes, pullback)
+
+
 def criticise(cfg: StepConfig, params: PyTree, batch_stats: PyTree, images: Array,
               label_vector: Array, key: Array, train: bool = True) -> tuple[CriticOutput, PyTree]:
   """The critic in training mode (or evaluation mode): its scores (and AC-GAN head outputs), and
@@ -254,14 +299,14 @@ def weighted_code_losses(cfg: StepConfig, aux: Array, codes: Mapping[str, Array]
 
 
 def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping[str, Array],
-                  label_vector: Array, key: Array, update: Array) -> tuple[GANState, Metrics]:
-  """One critic update on `real` against fresh fakes drawn with `key`; `update` counts the
-  critic updates of the run."""
-  z = draw_latents(jax.random.fold_in(key, _LATENT), real.shape[0], cfg.latent_dim)
-  generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
-  fake, batch_stats = generate(cfg, state, z, generator_labels,
-                               train=cfg.critic_fakes == 'train')
-  fake = lax.stop_gradient(fake)
+                  label_vector: Array, key: Array, update: Array,
+                  fakes: Fakes | None = None) -> tuple[GANState, Metrics]:
+  """One critic update on `real` against `fakes`, by default fresh ones drawn with `key`;
+  `update` counts the critic updates of the run."""
+  if fakes is None:
+    fakes = make_fakes(cfg, state, label_vector, key,
+                       train=cfg.critic_fakes == 'train')
+  fake, batch_stats, codes = lax.stop_gradient(fakes.images), fakes.batch_stats, fakes.codes
 
   dropout_key = jax.random.fold_in(key, _DROPOUT)
 
@@ -346,40 +391,61 @@ def predictor_update(cfg: StepConfig, state: GANState, real: Array,
                  for name, value in metrics.items()}
 
 
+def generator_loss(cfg: StepConfig, state: GANState, fake: Array, codes: dict[str, Array] | None,
+                   labels: Mapping[str, Array], label_vector: Array, predictor_variables: PyTree,
+                   key: Array) -> tuple[Array, Metrics]:
+  """The generator's loss on its images `fake`: adversarial loss plus the weighted label losses
+  of the fakes, as judged by the predictor (in evaluation mode, with `predictor_variables`)
+  and/or the critic's AC-GAN head, or InfoGAN's code losses for `codes`."""
+  fake_out, _ = criticise(cfg, state.critic_params, state.critic_batch_stats, fake, label_vector,
+                          jax.random.fold_in(key, _DROPOUT), train=cfg.generator_critic == 'train')
+  adversarial = cfg.adversarial.generator(fake_out.scores)
+  metrics = {'generator_adversarial': adversarial}
+  total = cfg.adversarial_weight * adversarial
+  judges = []
+  if cfg.predictor is not None:
+    judges.append(('generator', cfg.predictor.apply(predictor_variables, fake, train=False)))
+  if codes is not None:
+    info_loss, info_metrics = weighted_code_losses(cfg, fake_out.aux, codes, 'generator_info')
+    total, metrics = total + info_loss, {**metrics, **info_metrics}
+  elif fake_out.aux is not None:
+    judges.append(('generator_acgan',
+                   labels_lib.predictions_from_vector(fake_out.aux, cfg.label_spec)))
+  for prefix, predictions in judges:
+    label_loss, label_metrics = weighted_label_losses(cfg, predictions, labels, prefix)
+    total, metrics = total + label_loss, {**metrics, **label_metrics}
+  return total, metrics
+
+
 def generator_update(cfg: StepConfig, state: GANState, labels: Mapping[str, Array],
-                     label_vector: Array, predictor_variables: PyTree,
-                     key: Array) -> tuple[GANState, Metrics]:
-  """One generator update: adversarial loss plus the weighted label losses of the fakes, as
-  judged by the predictor (in evaluation mode, with `predictor_variables`) and/or the critic's
-  AC-GAN head."""
-  z = draw_latents(jax.random.fold_in(key, _LATENT), label_vector.shape[0], cfg.latent_dim)
-  generator_labels, codes = generator_input(cfg, label_vector, jax.random.fold_in(key, _CODES))
+                     label_vector: Array, predictor_variables: PyTree, key: Array,
+                     fakes: Fakes | None = None) -> tuple[GANState, Metrics]:
+  """One generator update on `generator_loss`: of a new generator pass on fresh z drawn with
+  `key`, or of the differentiable pass `fakes` (`make_fakes`) through its pullback."""
+  loss_of = functools.partial(generator_loss, cfg, state, labels=labels,
+                              label_vector=label_vector, predictor_variables=predictor_variables,
+                              key=key)
+  if fakes is not None:
+    (loss, metrics), image_grads = jax.value_and_grad(
+        lambda images: loss_of(images, fakes.codes), has_aux=True)(fakes.images)
+    return apply_generator_gradients(cfg, state, fakes.pullback(image_grads)[0],
+                                     fakes.batch_stats, loss, metrics)
 
   def loss_fn(params):
-    fake, batch_stats = generate(cfg, state.replace(generator_params=params), z,
-                                 generator_labels)
-    fake_out, _ = criticise(cfg, state.critic_params, state.critic_batch_stats, fake,
-                            label_vector, jax.random.fold_in(key, _DROPOUT),
-                            train=cfg.generator_critic == 'train')
-    adversarial = cfg.adversarial.generator(fake_out.scores)
-    metrics = {'generator_adversarial': adversarial}
-    total = cfg.adversarial_weight * adversarial
-    judges = []
-    if cfg.predictor is not None:
-      judges.append(('generator', cfg.predictor.apply(predictor_variables, fake, train=False)))
-    if codes is not None:
-      info_loss, info_metrics = weighted_code_losses(cfg, fake_out.aux, codes, 'generator_info')
-      total, metrics = total + info_loss, {**metrics, **info_metrics}
-    elif fake_out.aux is not None:
-      judges.append(('generator_acgan',
-                     labels_lib.predictions_from_vector(fake_out.aux, cfg.label_spec)))
-    for prefix, predictions in judges:
-      label_loss, label_metrics = weighted_label_losses(cfg, predictions, labels, prefix)
-      total, metrics = total + label_loss, {**metrics, **label_metrics}
-    return total, (metrics, batch_stats)
+    new_fakes = make_fakes(cfg, state.replace(generator_params=params), label_vector, key)
+    loss, metrics = loss_of(new_fakes.images, new_fakes.codes)
+    return loss, (metrics, new_fakes.batch_stats)
 
   (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.generator_params)
+  return apply_generator_gradients(cfg, state, grads, batch_stats, loss, metrics)
+
+
+def apply_generator_gradients(cfg: StepConfig, state: GANState, grads: PyTree,
+                              batch_stats: PyTree, loss: Array,
+                              metrics: Metrics) -> tuple[GANState, Metrics]:
+  """The generator's optimiser step on this device's `grads` (averaged over devices here), its
+  new BatchNorm statistics and EMA, guarded (`guard_update`); with the update's metrics."""
   grads = lax.pmean(grads, AXIS_NAME)
   grad_norm = optax.tree.norm(grads)
   updates, opt_state = cfg.generator_tx.update(grads, state.generator_opt_state,
@@ -417,12 +483,36 @@ def batch_examples(cfg: StepConfig, batch: Batch) -> Batch:
   return batch
 
 
+def critic_phase(cfg: StepConfig, state: GANState, batch: Batch, label_vector: Array,
+                 step_key: Array, fakes: Fakes | None) -> tuple[GANState, Metrics]:
+  """The iteration's n_critic critic updates (each followed by the predictor's when it trains
+  alongside), folded into a `lax.scan`; or the one update against `fakes` (`reuse_fakes`).
+  Returns the metrics of the last."""
+
+  def critic_body(carry, index, fakes=None):
+    carry, metrics = critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,
+                                   jax.random.fold_in(step_key, index),
+                                   state.step * cfg.n_critic + index, fakes)
+    if cfg.predictor_tx is None:
+      return carry, metrics
+    carry, predictor_metrics = predictor_update(cfg, carry, batch['images'], batch['labels'])
+    return carry, {**metrics, **predictor_metrics}
+
+  if fakes is not None:
+    return critic_body(state, 0, fakes)
+  state, metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic),
+                            unroll=cfg.critic_unroll)
+  return state, jax.tree.map(lambda m: m[-1], metrics)
+
+
 def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, *,
                     cfg: StepConfig) -> tuple[GANState, Metrics]:
   """n_critic critic updates then one generator update, all on this device's share of `batch`.
 
   `predictor_variables` are those of the frozen predictor; a predictor trained alongside is
   updated after each critic update and judges the fakes with the state's variables instead.
+  With `cfg.reuse_fakes` the critic update's generator pass, drawn as it would draw its own,
+  serves the generator update too.
 
   Returns the new state and device-averaged metrics of the last critic (and predictor) update
   and of the generator update, with the run's count of non-finite updates (`guard_update`).
@@ -431,25 +521,15 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   label_vector = (labels_lib.label_vector(batch['labels'], cfg.label_spec) if cfg.label_spec
                   else jnp.zeros((batch['images'].shape[0], 0), jnp.float32))
-
-  def critic_body(carry, index):
-    carry, metrics = critic_update(cfg, carry, batch['images'], batch['labels'], label_vector,
-                                   jax.random.fold_in(step_key, index),
-                                   state.step * cfg.n_critic + index)
-    if cfg.predictor_tx is None:
-      return carry, metrics
-    carry, predictor_metrics = predictor_update(cfg, carry, batch['images'], batch['labels'])
-    return carry, {**metrics, **predictor_metrics}
-
-  state, critic_metrics = lax.scan(critic_body, state, jnp.arange(cfg.n_critic),
-                                   unroll=cfg.critic_unroll)
+  fakes = (make_fakes(cfg, state, label_vector, jax.random.fold_in(step_key, 0),
+                      differentiable=True) if cfg.reuse_fakes else None)
+  state, critic_metrics = critic_phase(cfg, state, batch, label_vector, step_key, fakes)
   if cfg.predictor_tx is not None:
     predictor_variables = state.predictor_variables
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
                                               predictor_variables,
-                                              jax.random.fold_in(step_key, cfg.n_critic))
-  metrics = lax.pmean({**jax.tree.map(lambda m: m[-1], critic_metrics), **generator_metrics},
-                      AXIS_NAME)
+                                              jax.random.fold_in(step_key, cfg.n_critic), fakes)
+  metrics = lax.pmean({**critic_metrics, **generator_metrics}, AXIS_NAME)
   return (state.replace(step=state.step + 1),
           {**metrics, 'nonfinite_updates': state.nonfinite_updates})
 

@@ -113,7 +113,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.train.batch_size % num_devices:
     raise ValueError(f'train.batch_size={config.train.batch_size} does not split evenly over '
                      f'{num_devices} devices')
-  losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing)
+  losses.get_adversarial_loss(config.loss.name, config.loss.label_smoothing,
+                              config.loss.smooth_generator_target)
   assembly.penalty_from_config(config.loss)
   assembly.check_step_modes(config.train)
   assembly.conditioning_of(config).check(config.loss.label_weights)
@@ -247,6 +248,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   dataset = data_lib.get_dataset(config.data.name)
   data = assembly.load_data(config.data, workdir)
   assembly.check_model_fits_data(config, data)
+  _check_partial_batch(config, len(data.train), len(devices))
   # config.json marks a run under way: a start refused above leaves the workdir open to another.
   claim_workdir(config, workdir, allow_config_change)
   if config.data.online_simulation:
@@ -266,7 +268,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   sample_generator, _ = assembly.build_networks(config)  # without the pmap axis
   checkpointer = checkpoint.Checkpointer(checkpoint.directory_of(workdir),
                                          config.train.max_to_keep)
-  steps_per_epoch = len(data.train) // config.train.batch_size
+  steps_per_epoch = pipeline.steps_per_epoch(len(data.train), config.train.batch_size,
+                                             config.train.keep_partial_batch)
   num_steps = config.train.num_epochs * steps_per_epoch or config.train.num_steps
   evaluator = (telescope.PeriodicEvaluation(config, workdir, data)
                if config.eval.every and distributed.is_writer() else None)
@@ -318,12 +321,14 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
         unchecked = (done, metrics)
         epoch_end = done % run.steps_per_epoch == 0
         stop = _stop_signal(received, done)
-        log = _due(done, train_cfg.log_every, num_steps) or done == first_step + 1
-        sample = is_writer and (_due(done, train_cfg.sample_every, num_steps)
+        count, sample_count = _period_counts(train_cfg, done, run.steps_per_epoch)
+        log = _due(count, train_cfg.log_every, done, num_steps) or done == first_step + 1
+        sample = is_writer and (_due(sample_count, train_cfg.sample_every, done, num_steps)
                                 or epoch_end and train_cfg.sample_each_epoch)
-        save = (_due(done, train_cfg.checkpoint_every, num_steps)
+        save = (_due(count, train_cfg.checkpoint_every, done, num_steps)
                 or epoch_end and train_cfg.checkpoint_each_epoch or stop is not None)
-        assess = run.evaluator is not None and _due(done, run.config.eval.every, num_steps)
+        assess = (run.evaluator is not None
+                  and _due(count, run.config.eval.every, done, num_steps))
         if not (log or sample or save or assess):
           continue
         scalars, unchecked = guard.check(*unchecked), None
@@ -359,9 +364,12 @@ def _batch(run: Run, step: int, resident: Any) -> dict:
     return {'events': pipeline.simulated_events(run.config.data.num_examples,
                                                 run.config.train.batch_size, step, *parts)}
   order = (run.config.train.batch_size, run.config.data.seed, step)
+  keep_partial = run.config.train.keep_partial_batch
   if resident is None:
-    return pipeline.training_batch(run.data.train, *order, run.data.normalisation, *parts)
-  return {'indices': pipeline.local_batch_indices(len(run.data.train), *order, *parts),
+    return pipeline.training_batch(run.data.train, *order, run.data.normalisation, *parts,
+                                   keep_partial)
+  return {'indices': pipeline.local_batch_indices(len(run.data.train), *order, *parts,
+                                                  keep_partial),
           'examples': resident}
 
 
@@ -439,9 +447,37 @@ class NonFiniteGuard:
     return scalars
 
 
-def _due(step: int, every: int, last: int) -> bool:
-  """Whether periodic work falls on `step`: every `every` steps, and always at the last one."""
-  return step % every == 0 or step == last
+def _due(count: int, every: int, step: int, last: int) -> bool:
+  """Whether periodic work falls on `step`: where its `count` (`_period_counts`) is a multiple
+  of `every`, and always at the last step."""
+  return count % every == 0 or step == last
+
+
+def _period_counts(train_cfg: ml_collections.ConfigDict, step: int,
+                   steps_per_epoch: int) -> tuple[int, int]:
+  """What the periods count after `step` iterations: (for logs, checkpoints and evaluations,
+  for samples).
+
+  Both are `step` (due after k, 2k, ... iterations); with `train.count_from_zero`, the 0-based
+  index of the iteration just run, step - 1 (due after 1, k + 1, 2k + 1, ...: the DCGAN
+  notebook's `iters % k == 0`). With `train.sample_by_epoch`, the samples' count is that of the
+  iteration within its epoch (the notebook's `batch_no % k == 0`).
+  """
+  count = step - 1 if train_cfg.count_from_zero else step
+  if not train_cfg.sample_by_epoch:
+    return count, count
+  return count, count - (step - 1) // steps_per_epoch * steps_per_epoch
+
+
+def _check_partial_batch(config: ml_collections.ConfigDict, num_train: int,
+                         num_devices: int) -> None:
+  """Fails unless an epoch's incomplete last batch, kept (`train.keep_partial_batch`), splits
+  evenly over the devices."""
+  partial = num_train % config.train.batch_size
+  if config.train.keep_partial_batch and partial % num_devices:
+    raise ValueError(f'train.keep_partial_batch: the last batch of an epoch holds {partial} of '
+                     f'the {num_train} training examples, which does not split evenly over '
+                     f'{num_devices} devices')
 
 
 def _host_state(replicated: state_lib.GANState) -> state_lib.GANState:

@@ -154,4 +154,4 @@ def test_dcgan_is_the_source_recipe():
   assert tuple(config.model.critic_features) == (64, 128, 256, 512)
   assert (config.loss.label_smoothing, config.optimizer.generator_learning_rate) == (0.1, 2e-4)
   assert (config.train.batch_size, config.train.num_epochs) == (128, 30)
-  assert config.train.sample_each_epoch and config.train.checkpoint_each_epoch
+  assert not (config.train.sample_each_epoch or config.train.checkpoint_each_epoch)

@@ -23,7 +23,7 @@ PER_PARTICLE = {'ctgan_paper_gamma': 'gamma', 'ctgan_paper_proton': 'proton'}
 @pytest.mark.fast
 def test_every_experiment_is_listed():
   assert set(EXPERIMENTS) == {'ctgan', 'ctgan_source_small', 'ctgan_paper', 'dcgan',
-                              'acgan_digits', 'mixture2d', *PER_PARTICLE}
+                              'dcgan_revised', 'acgan_digits', 'mixture2d', *PER_PARTICLE}
 
 
 @pytest.mark.parametrize('name', sorted(set(EXPERIMENTS) - set(PER_PARTICLE)))

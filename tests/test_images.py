@@ -1,4 +1,5 @@
-"""Tests of the DCGAN image loading: folder preprocessing, skipped files, built-in crops."""
+"""Tests of the DCGAN image loading: folder preprocessing, skipped files, built-in crops, and the
+DCGAN notebook's reading (torchvision 0.2.1 on Pillow 5.4.1)."""
 
 import logging
 import pathlib
@@ -6,8 +7,10 @@ import pathlib
 import ml_collections
 import numpy as np
 from PIL import Image
+from PIL import ImageFile
 import pytest
 
+from jaxgan.data import dataset
 from jaxgan.data import images
 
 SIZE = 64
@@ -195,3 +198,104 @@ def test_uint8_round_trip_is_exact():
   assert unit.dtype == np.float32 and unit[0] == -1.0 and unit[-1] == 1.0
   np.testing.assert_array_equal(images.to_uint8(unit), values)
   np.testing.assert_array_equal(images.to_uint8(np.array([-1.5, 1.5], np.float32)), [0, 255])
+
+
+def _pillow_5_4_1_bilinear(pixels: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+  """Pillow 5.4.1's 8-bit BILINEAR resampling of uint8 `pixels` along `axis`, ported from its
+  libImaging/Resample.c: `precompute_coeffs` (a triangle filter of support 1 x the reduction
+  factor, taps rounded to pixels, weights normalised by their running sum),
+  `normalize_coeffs_8bpc` (22-bit fixed point) and the passes' rounding (+2^21, >> 22, clip)."""
+  in_size = pixels.shape[axis]
+  scale = in_size / out_size
+  filterscale = max(scale, 1.0)
+  moved = np.moveaxis(pixels.astype(np.int64), axis, 0)
+  rows = []
+  for out in range(out_size):
+    center = (out + 0.5) * scale
+    first = max(int(center - filterscale + 0.5), 0)
+    stop = min(int(center + filterscale + 0.5), in_size)
+    weights = [max(0.0, 1.0 - abs((tap - center + 0.5) * (1.0 / filterscale)))
+               for tap in range(first, stop)]
+    total = 0.0
+    for weight in weights:
+      total += weight
+    fixed = np.array([int(0.5 + weight / total * (1 << 22)) for weight in weights], np.int64)
+    rows.append(np.clip(((1 << 21) + np.tensordot(fixed, moved[first:stop], axes=1)) >> 22,
+                        0, 255))
+  return np.moveaxis(np.stack(rows), 0, axis).astype(np.uint8)
+
+
+@pytest.mark.parametrize('width, height, resized, top, left', [
+    (150, 97, (98, 64), 0, 17),  # int(64 * 150 / 97) = int(98.97) = 98
+    (100, 300, (64, 192), 64, 0),  # later Pillows would resize vertically first here
+    (130, 128, (65, 64), 0, 0),  # round(0.5) = 0, half to even
+    (134, 128, (67, 64), 0, 2),  # round(1.5) = 2
+    (64, 90, (64, 90), 13, 0),  # short side already 64: no resize
+])
+def test_torchvision_reading_is_pillow_5_4_1_bilinear_then_centre_crop(tmp_path, width, height,
+                                                                        resized, top, left):
+  """Resize(64) then CenterCrop(64) of torchvision 0.2.1 on Pillow 5.4.1, pixel for pixel:
+  the short side to 64, the long side truncated, bilinear (horizontal pass first), then the
+  square at rounded offsets."""
+  noise = np.random.default_rng(width + height).integers(0, 256, (height, width, 3), np.uint8)
+  Image.fromarray(noise).save(tmp_path / 'noise.png')
+  expected = noise
+  if resized != (width, height):
+    expected = _pillow_5_4_1_bilinear(_pillow_5_4_1_bilinear(noise, resized[0], axis=1),
+                                      resized[1], axis=0)
+  expected = expected[top:top + SIZE, left:left + SIZE]
+  loaded = images.load_folder(str(tmp_path), SIZE, 'torchvision')
+  np.testing.assert_array_equal(images.to_uint8(loaded[0]), expected, strict=True)
+
+
+def test_torchvision_reading_keeps_truncated_files_alpha_and_orientation(mixed_folder, caplog):
+  """The notebook loads truncated files (LOAD_TRUNCATED_IMAGES), drops alpha (the hidden red
+  shows) and ignores the EXIF orientation (a landscape tagged 'rotate 90' stays landscape)."""
+  caplog.set_level(logging.WARNING, logger='absl')
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+  wide = np.zeros((64, 128, 3), np.uint8)
+  wide[:, :64] = BLUE  # left half blue: the centre crop straddles blue and red ...
+  wide[:, 64:] = RED  # ... and rotated, it would be one colour per half, top and bottom
+  Image.fromarray(wide).save(mixed_folder / 'j_rotated.jpg', exif=exif, quality=95)
+  loaded = images.to_uint8(images.load_folder(str(mixed_folder), SIZE, 'torchvision'))
+  assert len(loaded) == 7  # the 5 good images, the truncated JPEG and the rotated one
+  assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+  np.testing.assert_allclose(loaded[4][:, 36:], np.broadcast_to(RED, (SIZE, 28, 3)), atol=1)
+  rotated = loaded[6].astype(int)
+  np.testing.assert_allclose(rotated[:, :28], np.broadcast_to(BLUE, (SIZE, 28, 3)), atol=8)
+  np.testing.assert_allclose(rotated[:, 36:], np.broadcast_to(RED, (SIZE, 28, 3)), atol=8)
+  assert sum('f_truncated.jpg' in m for m in _warnings(caplog)) == 0
+
+
+def test_torchvision_builtin_crops_resize_bilinearly():
+  """A whole-frame crop of the square 512x512 astronaut is its bilinear resize to 32x32."""
+  config = images.default_config()
+  config.update(builtin_images=('astronaut',), min_crop_fraction=1.0, flip=False,
+                preprocessing='torchvision')
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  photo = skimage.data.astronaut()
+  expected = _pillow_5_4_1_bilinear(_pillow_5_4_1_bilinear(photo, 32, axis=1), 32, axis=0)
+  np.testing.assert_array_equal(images.to_uint8(images.builtin_crops(1, 32, 0, config)[0]),
+                                expected, strict=True)
+
+
+def test_unknown_preprocessing_names_the_choices(tmp_path):
+  config = images.default_config()
+  config.preprocessing = 'bicubic'
+  with pytest.raises(ValueError, match="'bicubic'.*'lanczos', 'torchvision'"):
+    images.builtin_crops(1, 16, 0, config)
+  with pytest.raises(ValueError, match="'bicubic'"):
+    images.load_folder(str(tmp_path), SIZE, 'bicubic')
+
+
+def test_validation_fraction_zero_trains_on_every_picture():
+  data_config = ml_collections.ConfigDict(
+      {'name': 'image_folder', 'path': '', 'num_examples': 6, 'seed': 0, 'image_size': 8,
+       'validation_fraction': 0.0, 'images': images.default_config()})
+  train, validation = dataset.load_splits(data_config)
+  assert (len(train), len(validation)) == (6, 0)
+  assert validation.image_shape == (8, 8, 3)
+  data_config.validation_fraction = 0.01  # rounds to no validation example: refused
+  with pytest.raises(ValueError, match='leaves an empty split of 6 examples'):
+    dataset.load_splits(data_config)

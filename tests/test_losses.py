@@ -88,6 +88,27 @@ def test_label_smoothing_changes_only_the_real_term():
   assert minimax.critic(real, jnp.array(_FAKE)) == pytest.approx(want_critic, rel=1e-5)
 
 
+def test_smoothed_generator_target_is_the_notebooks_bce_against_0_9():
+  """The DCGAN notebook's criterion(D(G(z)), 0.9) = mean(-0.9 log D - 0.1 log(1 - D)); its
+  gradient in the logit is (D - 0.9) / B: zero where D(G(z)) = 0.9, positive above."""
+  loss = losses.get_adversarial_loss('non_saturating', 0.1, smooth_generator_target=True)
+  fake = jnp.array(_FAKE)
+  assert loss.generator(fake) == pytest.approx(_np_bce(_FAKE, 0.9), rel=1e-5)
+  assert loss.critic(jnp.array(_REAL), fake) == pytest.approx(
+      _np_bce(_REAL, 0.9) + _np_bce(_FAKE, 0.0), rel=1e-5)
+  at_target = np.log(0.9 / 0.1)  # sigmoid(s) = 0.9
+  grads = jax.grad(loss.generator)(jnp.array([at_target, 5.0]))
+  d = 1.0 / (1.0 + np.exp(-5.0))
+  np.testing.assert_allclose(grads, [0.0, (d - 0.9) / 2], atol=1e-6)
+
+
+def test_smoothed_generator_target_needs_the_non_saturating_loss():
+  with pytest.raises(ValueError, match="smooth_generator_target.*'minimax'"):
+    losses.get_adversarial_loss('minimax', 0.1, smooth_generator_target=True)
+  unsmoothed = losses.get_adversarial_loss('non_saturating', smooth_generator_target=True)
+  assert unsmoothed.generator(jnp.array(_FAKE)) == pytest.approx(_np_bce(_FAKE, 1.0), rel=1e-5)
+
+
 @pytest.mark.parametrize('name', ['least_squares', 'wasserstein', 'hinge'])
 def test_label_smoothing_on_a_loss_without_labels_names_the_loss(name):
   with pytest.raises(ValueError, match=f'label_smoothing.*{name!r}'):

@@ -14,9 +14,12 @@ simulator only) no training image exists before the step: each iteration sends i
 numbers (`simulated_events`) and the step simulates those events on the devices.
 
 The order is a pure function of (seed, step): batch `step` comes from epoch
-`step // steps_per_epoch` of a permutation drawn from (seed, epoch). A resumed run therefore
-continues exactly the order of an uninterrupted one, with no iterator state to save. With several
-processes, each computes the same order and reads only its own part of every batch.
+`step // steps_per_epoch` of a permutation drawn from (seed, epoch), in consecutive slices of the
+batch size; an epoch's incomplete last slice is dropped, or kept as a smaller batch
+(`keep_partial`, `train.keep_partial_batch`: PyTorch's DataLoader with shuffle=True,
+drop_last=False). A resumed run therefore continues exactly the order of an uninterrupted one,
+with no iterator state to save. With several processes, each computes the same order and reads
+only its own part of every batch.
 """
 
 import dataclasses
@@ -36,12 +39,19 @@ def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
-def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-  """Indices of the examples of training batch `step` (the incomplete last batch is dropped)."""
-  steps_per_epoch = num_examples // batch_size
-  if steps_per_epoch == 0:
+def steps_per_epoch(num_examples: int, batch_size: int, keep_partial: bool = False) -> int:
+  """Batches of an epoch: the full ones, and with `keep_partial` the incomplete last one."""
+  return -(-num_examples // batch_size) if keep_partial else num_examples // batch_size
+
+
+def batch_indices(num_examples: int, batch_size: int, seed: int, step: int,
+                  keep_partial: bool = False) -> np.ndarray:
+  """Indices of the examples of training batch `step` (the incomplete last batch of an epoch is
+  dropped, or with `keep_partial` is the epoch's last batch)."""
+  per_epoch = steps_per_epoch(num_examples, batch_size, keep_partial)
+  if per_epoch == 0:
     raise ValueError(f'train.batch_size={batch_size} exceeds the {num_examples} training examples')
-  epoch, index = divmod(step, steps_per_epoch)
+  epoch, index = divmod(step, per_epoch)
   return epoch_permutation(num_examples, seed, epoch)[index * batch_size:(index + 1) * batch_size]
 
 
@@ -97,17 +107,18 @@ def process_part(indices: np.ndarray, process_index: int, process_count: int) ->
 
 
 def local_batch_indices(num_examples: int, batch_size: int, seed: int, step: int,
-                        num_devices: int, process_index: int = 0,
-                        process_count: int = 1) -> np.ndarray:
-  """This process's rows of batch `step` as (local devices, batch_size // num_devices) indices.
+                        num_devices: int, process_index: int = 0, process_count: int = 1,
+                        keep_partial: bool = False) -> np.ndarray:
+  """This process's rows of batch `step` as (local devices, batch_size // num_devices) indices;
+  an epoch's last batch with `keep_partial` has fewer (`batch_indices`).
 
   The global batch of `batch_size` examples is split over `num_devices` devices, those of all
   `process_count` processes, `num_devices // process_count` each, process by process. Its
   indices are the same on every process; process `process_index` keeps only its part
   (`process_part`).
   """
-  return _local_part(batch_indices(num_examples, batch_size, seed, step), num_devices,
-                     process_index, process_count)
+  return _local_part(batch_indices(num_examples, batch_size, seed, step, keep_partial),
+                     num_devices, process_index, process_count)
 
 
 def simulated_events(first_event: int, batch_size: int, step: int, num_devices: int,
@@ -131,11 +142,11 @@ def _local_part(indices: np.ndarray, num_devices: int, process_index: int,
 
 def training_batch(split: Split, batch_size: int, seed: int, step: int,
                    normalisation: Normalisation, num_devices: int, process_index: int = 0,
-                   process_count: int = 1) -> dict:
+                   process_count: int = 1, keep_partial: bool = False) -> dict:
   """This process's share of batch `step` (`local_batch_indices`): images in network units and
   labels, as (local devices, batch_size // num_devices, ...). Reads only those rows."""
   indices = local_batch_indices(len(split), batch_size, seed, step, num_devices, process_index,
-                                process_count)
+                                process_count, keep_partial)
   batch = split.take(indices.reshape(-1))
   local_devices = indices.shape[0]
   return {'images': shard(normalisation.forward(batch.images), local_devices),

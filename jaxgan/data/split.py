@@ -48,9 +48,10 @@ class Split:
 
 
 def split_train_validation(data: Split, validation_fraction: float) -> tuple[Split, Split]:
-  """First (1 - fraction) of the examples for training, the rest for validation (`Split.rows`)."""
+  """First (1 - fraction) of the examples for training, the rest for validation (`Split.rows`);
+  fraction 0 trains on every example, with an empty validation split."""
   num_train = int(round(len(data) * (1.0 - validation_fraction)))
-  if not 0 < num_train < len(data):
+  if num_train == 0 or (validation_fraction and num_train == len(data)):
     raise ValueError(f'data.validation_fraction={validation_fraction} leaves an empty split of '
                      f'{len(data)} examples')
   return data.rows(0, num_train), data.rows(num_train, len(data))
