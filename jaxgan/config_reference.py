@@ -29,6 +29,7 @@ from jaxgan import configs
 FAMILIES: dict[str, Callable[[], ml_collections.ConfigDict]] = {
     'telescope()': configs.telescope,
     "telescope(size='small')": functools.partial(configs.telescope, size='small'),
+    'telescope_source_code()': configs.telescope_source_code,
     'pictures()': configs.pictures,
     'points()': configs.points,
 }
