@@ -185,12 +185,6 @@ def case_config(case: Case) -> ml_collections.ConfigDict:
                                  'train.num_devices': case.num_devices, **case.overrides})
 
 
-def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
-  """(H, W, C) of the model's images: model.image_size squared, the generator's last width."""
-  size = config.model.image_size
-  return size, size, config.model.generator_features[-1]
-
-
 def synthetic_batch(config: ml_collections.ConfigDict, num_devices: int, seed: int = 0) -> dict:
   """A global batch of N(0, 1) images and random labels of the dataset's kinds, split over
   `num_devices` as `pipeline.training_batch` splits it; with `data.online_simulation`, the
@@ -206,7 +200,7 @@ def synthetic_batch(config: ml_collections.ConfigDict, num_devices: int, seed: i
     else:
       shape = (size,) if label.size == 1 else (size, label.size)
       labels[label.name] = rng.standard_normal(shape).astype(np.float32)
-  images = rng.standard_normal((size, *image_shape(config))).astype(np.float32)
+  images = rng.standard_normal((size, *assembly.generated_image_shape(config))).astype(np.float32)
   return {'images': pipeline.shard(images, num_devices),
           'labels': {name: pipeline.shard(values, num_devices) for name, values in labels.items()}}
 
@@ -215,7 +209,7 @@ def training_parts(config: ml_collections.ConfigDict) -> tuple[steps.StepConfig,
   """`config`'s training step config, and a function of no arguments that returns its initial
   state and frozen predictor variables (a freshly initialised predictor where the conditioning
   has one): jit it, or `jax.eval_shape` it when shapes are enough."""
-  shape = image_shape(config)
+  shape = assembly.generated_image_shape(config)
   predictor = None
   if assembly.conditioning_of(config).uses_predictor:
     predictor = assembly.step_predictor(config)
@@ -289,7 +283,8 @@ def measure_training(case: Case, repeats: int) -> dict[str, Any]:
   seconds = timed_calls(call, repeats)
   return {'compile_seconds': compile_seconds, 'seconds_per_iteration': seconds,
           'images_per_second': case.batch_size / seconds, 'flops_per_iteration': flops,
-          'flops_per_second': flops / seconds, 'image_shape': list(image_shape(config)),
+          'flops_per_second': flops / seconds,
+          'image_shape': list(assembly.generated_image_shape(config)),
           'memory_bytes_per_device': compiled_memory(compiled),
           'allocator_peak_bytes': allocator_peak(devices)}
 
@@ -315,7 +310,7 @@ def measure_generation(case: Case, repeats: int) -> dict[str, Any]:
   return {'compile_seconds': compile_seconds, 'seconds_per_batch': seconds,
           'images_per_second': case.batch_size / seconds, 'flops_per_image':
           flops / case.batch_size, 'flops_per_second': flops / seconds,
-          'image_shape': list(image_shape(config)),
+          'image_shape': list(assembly.generated_image_shape(config)),
           'memory_bytes_per_device': compiled_memory(compiled),
           'allocator_peak_bytes': allocator_peak(jax.local_devices()[:1])}
 

@@ -97,6 +97,15 @@ def test_dcgan_at_each_size_builds_that_size(size):
     assert config.model.critic_features == tuple(dcgan.critic_features)
 
 
+@pytest.mark.fast
+def test_the_quick_plans_batch_has_the_default_models_one_channel_images():
+  case = [case for case in benchmarking.plan('quick', 'cpu', 1) if case.kind == 'train'][0]
+  config = benchmarking.case_config(case)
+  assert config.model.name == 'ctgan_frame' and config.model.generator_features[-1] == 16
+  state, _ = jax.eval_shape(benchmarking.training_parts(config)[1])
+  assert state.critic_params['Conv_0']['kernel'].shape[2] == 1  # the critic reads 1 channel
+
+
 @pytest.mark.parametrize('backend,count', [('cpu', 4), ('gpu', 1), ('gpu', 8)])
 @pytest.mark.parametrize('name', benchmarking.PLANS)
 def test_every_planned_case_is_a_valid_config(name, backend, count):
