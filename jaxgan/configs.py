@@ -268,7 +268,9 @@ def predictor() -> ml_collections.ConfigDict:
   config.conv_impl = 'im2col'  # Convs: 'im2col' is fastest on CPU, 'xla' on GPU/TPU.
   config.num_steps = 400  # Pretraining steps: ~3 epochs of 16,000 images, ~1.7 min on 2 cores.
   config.batch_size = 128  # Batch for training and for evaluation.
-  config.learning_rate = 3e-3  # Adam's initial learning rate, cosine-decayed to 0 over num_steps.
+  config.learning_rate = 3e-3  # Adam's initial learning rate.
+  config.schedule = 'cosine'  # Its course: 'cosine' (decayed to 0 over num_steps) or 'constant'.
+  config.regression_loss = 'mse'  # Loss of energy and direction: 'mse' or 'mae' (CTLearn's).
   config.seed = 0  # Initialisation and shuffling; independent of the GAN's seed.
   config.alongside = False  # Keep training it on the real batches during GAN training.
   config.log_every = 50  # Steps between progress lines.
@@ -360,7 +362,10 @@ def telescope_source_code(particle: str = '') -> ml_collections.ConfigDict:
   config.optimizer.update(eps=1e-7, eps_hat=True)
   config.train.update(critic_fakes='eval', generator_critic='eval')
   config.loss.gp_interpolation = 'normal'  # the code's draw; the paper and the thesis: U(0, 1)
-  config.predictor.update(THIN_RESNET)
+  # CTLearn's training (predictor-gamma.yml:26, 72-79): Adam at a constant 1e-4, batch 64, MAE on
+  # energy and direction, 5 epochs of the 700,000 training events.
+  config.predictor.update(THIN_RESNET, learning_rate=1e-4, schedule='constant', batch_size=64,
+                          regression_loss='mae', num_steps=54_688)
   config.eval.judges = 'three'
   if particle:
     config.data.update(particle=particle, min_intensity_pe=200.0, max_leakage=0.1,

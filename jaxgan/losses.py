@@ -261,9 +261,18 @@ def mean_squared_error(predicted: Array, target: Array) -> Array:
   return jnp.mean(jnp.square(predicted.astype(jnp.float32) - target))
 
 
+def mean_absolute_error(predicted: Array, target: Array) -> Array:
+  """Mean over examples and components of |predicted - target|."""
+  return jnp.mean(jnp.abs(predicted.astype(jnp.float32) - target))
+
+
+REGRESSION_LOSSES = {'mse': mean_squared_error, 'mae': mean_absolute_error}
+
+
 def label_losses(predictions: Mapping[str, Array], labels: Mapping[str, Array],
-                 spec: LabelSpec) -> dict[str, Array]:
-  """Per label of `spec`: cross-entropy for categorical labels, MSE for continuous ones.
+                 spec: LabelSpec, regression: str = 'mse') -> dict[str, Array]:
+  """Per label of `spec`: cross-entropy for categorical labels, `regression` ('mse' or 'mae',
+  `REGRESSION_LOSSES`) for continuous ones.
 
   For telescope labels: cross-entropy on particle type, MSE on energy and on direction.
 
@@ -271,6 +280,7 @@ def label_losses(predictions: Mapping[str, Array], labels: Mapping[str, Array],
     predictions: per label, (B, K) logits or (B,) / (B, size) values.
     labels: per label, (B,) int classes or (B,) / (B, size) values.
     spec: the labels' kinds (`jaxgan.labels`).
+    regression: the loss of the continuous labels.
   """
-  return {label.name: (cross_entropy if label.num_classes else mean_squared_error)(
+  return {label.name: (cross_entropy if label.num_classes else REGRESSION_LOSSES[regression])(
       predictions[label.name], labels[label.name]) for label in spec}

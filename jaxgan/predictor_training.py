@@ -14,7 +14,8 @@ Saving and loading involve this process alone (variables saved as host numpy arr
 a multi-process run process 0 can do it while the others wait (`assembly.prepare_predictor`).
 
 Optimisation: Adam, learning rate cosine-decayed from `learning_rate` to 0 over `num_steps`
-(short runs end at a settled point without tuning a schedule), batches drawn without replacement
+(short runs end at a settled point without tuning a schedule; `schedule='constant'` keeps it, as
+CTLearn does), on cross-entropy and MSE (`regression_loss='mae'`: CTLearn's), batches drawn without replacement
 from a per-epoch shuffle seeded by (`seed`, epoch); the incomplete last batch of an epoch is
 dropped.
 
@@ -55,6 +56,9 @@ Batch = dict[str, Any]
 Normalise = Callable[[np.ndarray], np.ndarray]
 
 VARIABLES_DIR = 'variables'
+# `schedule`: the learning rate over `num_steps` steps.
+SCHEDULES = {'cosine': optax.cosine_decay_schedule,
+             'constant': lambda learning_rate, num_steps: learning_rate}
 CONFIG_FILE = 'predictor_config.json'
 METRICS_FILE = 'metrics.json'
 # Fields of the config that define the network; all but `conv_impl` shape its parameters.
@@ -130,10 +134,11 @@ def train_predictor(config: ml_collections.ConfigDict, model: nn.Module, train: 
   variables = init_variables(model, train.image_shape, config.seed)
   if not config.num_steps:
     return variables
-  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.num_steps))
+  optimizer = optax.adam(SCHEDULES[config.schedule](config.learning_rate, config.num_steps))
   params, batch_stats = variables['params'], variables['batch_stats']
   opt_state = optimizer.init(params)
-  step_fn = jax.jit(functools.partial(steps.predictor_step, model, optimizer))
+  step_fn = jax.jit(functools.partial(steps.predictor_step, model, optimizer,
+                                      regression=config.regression_loss))
   batches = shuffled_batches(train, normalise, config.batch_size, config.seed)
   last_step, last_time = 0, time.perf_counter()
   for step in range(1, config.num_steps + 1):

@@ -353,19 +353,20 @@ def critic_update(cfg: StepConfig, state: GANState, real: Array, labels: Mapping
 
 def predictor_step(model: nn.Module, optimizer: optax.GradientTransformation, params: PyTree,
                    batch_stats: PyTree, opt_state: optax.OptState, batch: Batch,
-                   axis_name: str | None = None
+                   axis_name: str | None = None, regression: str = 'mse'
                    ) -> tuple[PyTree, PyTree, optax.OptState, dict[str, Array]]:
   """One optimiser step of the label predictor on the sum of its label losses (its pretraining,
   `predictor_training`, and its training alongside the critic, `predictor_update`).
 
   Inside `pmap`, `axis_name` names the axis over which the gradients are averaged (`model`'s
-  BatchNorm should average its statistics over the same axis); None outside.
+  BatchNorm should average its statistics over the same axis); None outside. `regression` is the
+  loss of the continuous labels (`losses.REGRESSION_LOSSES`).
   """
 
   def loss_fn(params):
     predictions, updates = model.apply({'params': params, 'batch_stats': batch_stats},
                                        batch['images'], train=True, mutable=['batch_stats'])
-    per_label = losses.label_losses(predictions, batch['labels'], model.label_spec)
+    per_label = losses.label_losses(predictions, batch['labels'], model.label_spec, regression)
     return sum(per_label.values()), (per_label, updates['batch_stats'])
 
   (loss, (per_label, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

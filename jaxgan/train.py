@@ -41,6 +41,7 @@ from jaxgan import locks
 from jaxgan import image_samplers
 from jaxgan import logs
 from jaxgan import losses
+from jaxgan import predictor_training
 from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
@@ -123,6 +124,11 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
                      f'{assembly.SPECTRAL_NORM}')
   if config.train.dtype not in assembly.DTYPES:
     raise ValueError(f'train.dtype={config.train.dtype!r}; choose one of {assembly.DTYPES}')
+  for field, choices in (('schedule', predictor_training.SCHEDULES),
+                         ('regression_loss', losses.REGRESSION_LOSSES)):
+    if config.predictor[field] not in choices:
+      raise ValueError(f'predictor.{field}={config.predictor[field]!r}; choose one of '
+                       f'{sorted(choices)}')
   if config.train.nonfinite not in NONFINITE_MODES:
     raise ValueError(f'train.nonfinite={config.train.nonfinite!r}; choose one of '
                      f'{NONFINITE_MODES}')

@@ -9,13 +9,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
 from jaxgan import configs
 from jaxgan import labels as labels_lib
+from jaxgan import losses
 from jaxgan import predictor_training
+from jaxgan import train
 from jaxgan.data.split import Split
 from jaxgan.models import predictor as predictor_lib
+from tests import helpers
 
 TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1), se_ratio=2)
 
@@ -231,3 +235,36 @@ def halves(data: Split) -> tuple[Split, Split]:
   """(train, validation): the two halves."""
   half = len(data) // 2
   return data.take(np.arange(half)), data.take(np.arange(half, len(data)))
+
+
+@pytest.mark.fast
+def test_the_regression_loss_can_be_ctlearns_mean_absolute_error():
+  predictions = {'energy': jnp.array([0.5, -1.0]), 'particletype': jnp.zeros((2, 2))}
+  labels = {'energy': jnp.array([1.0, 1.0]), 'particletype': jnp.array([0, 1])}
+  spec = (labels_lib.Label('particletype', num_classes=2), labels_lib.Label('energy'))
+  mae = losses.label_losses(predictions, labels, spec, regression='mae')
+  mse = losses.label_losses(predictions, labels, spec)
+  np.testing.assert_allclose(mae['energy'], (0.5 + 2.0) / 2)
+  np.testing.assert_allclose(mse['energy'], (0.25 + 4.0) / 2)
+  np.testing.assert_allclose(mae['particletype'], np.log(2.0), rtol=1e-6)
+
+
+@pytest.mark.fast
+def test_a_constant_schedule_keeps_the_learning_rate_and_the_cosine_ends_at_zero():
+  constant = optax.adam(predictor_training.SCHEDULES['constant'](1e-4, 10))
+  cosine = predictor_training.SCHEDULES['cosine'](1e-4, 10)
+  params = {'w': jnp.ones(3)}
+  state = constant.init(params)
+  for _ in range(12):  # Adam's first steps move each weight by the learning rate
+    updates, state = constant.update({'w': jnp.ones(3)}, state, params)
+  np.testing.assert_allclose(updates['w'], -1e-4, rtol=1e-4)
+  assert float(cosine(0)) == pytest.approx(1e-4) and float(cosine(10)) == 0
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize('field', ['schedule', 'regression_loss'])
+def test_an_unknown_predictor_schedule_or_loss_is_refused(field):
+  config = helpers.tiny_config()
+  config.predictor[field] = 'sometimes'
+  with pytest.raises(ValueError, match=f"predictor.{field}='sometimes'; choose one of"):
+    train.check_config(config, 1)
