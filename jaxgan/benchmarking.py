@@ -64,6 +64,11 @@ from jaxgan.data import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = 'experiments/ctgan_paper.py'
+# The paper model's cases time the GAN with jaxgan's predictor rather than with CTLearn's
+# ThinResNet (7.9M weights) that the exact config trains, so that the figures stay comparable
+# across commits and with peers that use a predictor of that size.
+PAPER_PREDICTOR = {f'predictor.{field}': value
+                   for field, value in configs.predictor_network('resnet').items()}
 DCGAN = 'experiments/dcgan.py'
 DEFAULT = 'experiments/ctgan.py'
 KINDS = ('train', 'generate', 'matmul')
@@ -177,11 +182,13 @@ def plan(name: str, backend: str, device_count: int) -> list[Case]:
 
 
 def case_config(case: Case) -> ml_collections.ConfigDict:
-  """The experiment's config with the case's batch, device count and overrides."""
+  """The experiment's config with the case's batch, device count and overrides; the paper model
+  keeps jaxgan's predictor network (`PAPER_PREDICTOR`)."""
   path = case.experiment if os.path.isabs(case.experiment) else os.path.join(REPO,
                                                                              case.experiment)
+  predictor = PAPER_PREDICTOR if case.experiment == PAPER else {}
   return configs.with_overrides(configs.from_file(path),
-                                {'train.batch_size': case.batch_size,
+                                {**predictor, 'train.batch_size': case.batch_size,
                                  'train.num_devices': case.num_devices, **case.overrides})
 
 

@@ -2,6 +2,7 @@
 DCGAN notebook's training iteration (one generator pass, the 0.9 target for both players)."""
 
 import dataclasses
+import json
 import math
 import os
 
@@ -446,6 +447,6 @@ def test_exact_config_has_the_notebooks_values():
 def test_revised_config_differs_from_the_exact_one_in_its_two_choices():
   exact = configs.from_file(os.path.join(EXPERIMENTS, 'dcgan.py'))
   revised = configs.from_file(os.path.join(EXPERIMENTS, 'dcgan_revised.py'))
-  assert configs.differences(exact.to_json_best_effort(), revised) == {
+  assert configs.differences(json.loads(exact.to_json_best_effort()), revised) == {
       'loss.smooth_generator_target': (True, False),
       'data.images.preprocessing': ('torchvision', 'lanczos')}

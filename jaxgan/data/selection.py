@@ -23,9 +23,9 @@ BLOCK = 4096  # images measured at once
 
 
 def is_active(data_config) -> bool:
-  """Whether the config asks for any selection."""
-  return bool(data_config.particle or data_config.min_intensity_pe > 0
-              or data_config.max_leakage < 1)
+  """Whether the config asks for any selection (a data config without the fields asks none)."""
+  return bool(data_config.get('particle') or data_config.get('min_intensity_pe', 0) > 0
+              or data_config.get('max_leakage', 1) < 1)
 
 
 def intensity_and_leakage(images: np.ndarray,
