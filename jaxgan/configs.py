@@ -502,13 +502,20 @@ def differences(saved: Mapping[str, Any],
                 config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
   """Field -> (saved value, `config`'s value) for every field outside CONTINUATION_FIELDS that
   differs between a saved `config.json` (its JSON object) and `config` (a field missing on one
-  side shows as None)."""
+  side shows as None). A field that the saved config predates is the same when `config` holds
+  its default (`_common`'s), which is how the run was trained."""
   saved = _flatten(saved)
   wanted = _flatten(json.loads(config.to_json_best_effort()))
+  defaults = _flatten(json.loads(_common().to_json_best_effort()))
+
+  def differs(field: str) -> bool:
+    if field not in saved:
+      return field not in defaults or wanted[field] != defaults[field]
+    return field not in wanted or saved[field] != wanted[field]
+
   return {field: (saved.get(field), wanted.get(field))
           for field in sorted(saved.keys() | wanted.keys())
-          if field not in CONTINUATION_FIELDS
-          and (field not in saved or field not in wanted or saved[field] != wanted[field])}
+          if field not in CONTINUATION_FIELDS and differs(field)}
 
 
 def describe_differences(diff: Mapping[str, tuple[Any, Any]]) -> str:

@@ -4,6 +4,7 @@ types, sit one level above their family's base, and hold the recipes they docume
 import ast
 import glob
 import importlib.util
+import json
 import os
 
 import ml_collections
@@ -155,3 +156,13 @@ def test_dcgan_is_the_source_recipe():
   assert (config.loss.label_smoothing, config.optimizer.generator_learning_rate) == (0.1, 2e-4)
   assert (config.train.batch_size, config.train.num_epochs) == (128, 30)
   assert not (config.train.sample_each_epoch or config.train.checkpoint_each_epoch)
+
+
+@pytest.mark.fast
+def test_a_field_the_saved_config_predates_differs_only_away_from_its_default():
+  config = configs.telescope()
+  saved = json.loads(config.to_json_best_effort())
+  del saved['train']['reuse_fakes'], saved['model']['init']  # a run saved before these fields
+  assert configs.differences(saved, config) == {}
+  config.model.init = 'orthogonal'
+  assert configs.differences(saved, config) == {'model.init': (None, 'orthogonal')}
