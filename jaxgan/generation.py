@@ -234,11 +234,7 @@ def _replace_provenance(path: str, provenance: dict) -> None:
   """Sets the `provenance` attribute of a finished file and syncs it to disk."""
   with h5py.File(path, 'r+') as file:
     file.attrs['provenance'] = json.dumps(provenance, sort_keys=True)
-  descriptor = os.open(path, os.O_RDONLY)
-  try:
-    os.fsync(descriptor)
-  finally:
-    os.close(descriptor)
+  hdf5.fsync(path)
 
 
 @contextlib.contextmanager

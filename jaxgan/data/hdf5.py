@@ -276,7 +276,8 @@ def _file_attributes(path: str, image_shape: tuple[int, ...], camera: camera_lib
   return attributes
 
 
-def _fsync(path: str) -> None:
+def fsync(path: str) -> None:
+  """Flushes the file at `path` to the disk."""
   descriptor = os.open(path, os.O_RDONLY)
   try:
     os.fsync(descriptor)
@@ -317,7 +318,7 @@ def append_writer(path: PathLike, image_shape: tuple[int, int, int], *,
       writer = AppendWriter(file, path, image_shape, chunk_images)
       yield writer
       writer.check_not_empty()
-    _fsync(partial)
+    fsync(partial)
     os.replace(partial, path)
   finally:
     if os.path.exists(partial):
