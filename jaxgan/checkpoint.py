@@ -79,7 +79,8 @@ class Checkpointer:
       options = ocp.CheckpointManagerOptions(read_only=True, create=False)
     else:
       options = ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep, create=True)
-    return ocp.CheckpointManager(self.directory, options=options)
+    return ocp.CheckpointManager(self.directory, options=options,
+                                 item_handlers=ocp.StandardCheckpointHandler())
 
   def all_steps(self) -> list[int]:
     """The saved steps, newest first."""
@@ -112,7 +113,7 @@ class Checkpointer:
     failures = {}
     for step in steps:
       try:
-        restored = self._manager.restore(step, args=ocp.args.StandardRestore(template))
+        restored = self._restore(step, template)
       except Exception as error:  # pylint: disable=broad-except  # any damage: try the next one
         failures[step] = _one_line(error)
         logging.warning('Checkpoint %d in %s does not restore (%s)', step, self.directory,
@@ -124,6 +125,26 @@ class Checkpointer:
         continue
       return jax.tree.map(np.asarray, restored), step, failures
     return None, None, failures
+
+  def _restore(self, step: int, template: T) -> T:
+    """Checkpoint `step` restored into `template`; a `GANState` saved before some of
+    `state_lib.LATER_FIELDS` existed gets their stand-ins."""
+    if not isinstance(template, state_lib.GANState):
+      return self._manager.restore(step, args=ocp.args.StandardRestore(template))
+    saved = self._manager.item_metadata(step).tree
+    missing = [name for name in state_lib.LATER_FIELDS if name not in saved]
+    fields = {field.name: getattr(template, field.name)
+              for field in dataclasses.fields(template)}
+    present = {name: value for name, value in fields.items() if name not in missing}
+    restored = self._manager.restore(step, args=ocp.args.StandardRestore(present))
+    for name in missing:
+      stand_in = restored[state_lib.LATER_FIELDS[name]]
+      restored[name] = stand_in if jax.tree.leaves(fields[name]) else fields[name]
+    if missing:
+      logging.warning('Checkpoint %d in %s predates the state fields %s: using %s', step,
+                      self.directory, missing, {name: state_lib.LATER_FIELDS[name]
+                                                for name in missing})
+    return template.replace(**restored)
 
   def restore_or(self, template: T) -> T:
     """The newest checkpoint that restores into `template`'s structure, or `template` if there

@@ -14,6 +14,10 @@ import optax
 
 PyTree = Any
 
+# Fields added to the state after runs were saved without them, each with the field whose value
+# stands in for it when such a run is restored (`checkpoint.Checkpointer.first_intact`).
+LATER_FIELDS = {'generator_ema_batch_stats': 'generator_batch_stats'}
+
 
 @flax.struct.dataclass
 class GANState:
@@ -29,6 +33,9 @@ class GANState:
       statistics (an empty dict for critics without BatchNorm) and optimizer state.
     generator_ema_params: exponential moving average of the generator's parameters
       (`train.ema_decay` > 0), used for samples and evaluation; an empty dict when disabled.
+    generator_ema_batch_stats: BatchNorm statistics of those EMA parameters: a running average,
+      like the live ones, of a training-mode pass of the EMA parameters each iteration
+      (`steps.ema_statistics_update`); an empty dict without EMA.
     predictor_params, predictor_batch_stats, predictor_opt_state: the label predictor's
       variables and optimizer state when it trains alongside the critic
       (`predictor.alongside`); empty dicts when it is frozen (then it is no part of the state)
@@ -45,6 +52,7 @@ class GANState:
   critic_batch_stats: PyTree
   critic_opt_state: PyTree
   generator_ema_params: PyTree
+  generator_ema_batch_stats: PyTree
   predictor_params: PyTree
   predictor_batch_stats: PyTree
   predictor_opt_state: PyTree
@@ -57,10 +65,11 @@ class GANState:
 
   @property
   def sampling_variables(self) -> dict[str, PyTree]:
-    """The generator's variables for samples and evaluation: the EMA parameters when kept
-    (with the live BatchNorm statistics), else the live ones."""
-    params = self.generator_ema_params or self.generator_params
-    return {'params': params, 'batch_stats': self.generator_batch_stats}
+    """The generator's variables for samples and evaluation: the EMA parameters with their own
+    BatchNorm statistics when kept, else the live ones."""
+    if self.generator_ema_params:
+      return {'params': self.generator_ema_params, 'batch_stats': self.generator_ema_batch_stats}
+    return self.generator_variables
 
   @property
   def predictor_variables(self) -> dict[str, PyTree]:
@@ -106,6 +115,7 @@ def init_state(key: jax.Array, generator: nn.Module, critic: nn.Module,
       critic_batch_stats=critic_variables.get('batch_stats', {}),
       critic_opt_state=critic_tx.init(critic_params),
       generator_ema_params=generator_variables['params'] if keep_ema else {},
+      generator_ema_batch_stats=generator_variables.get('batch_stats', {}) if keep_ema else {},
       **_predictor_fields(predictor_variables, predictor_tx),
       nonfinite_updates=jnp.zeros((), jnp.int32),
   )

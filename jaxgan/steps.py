@@ -461,6 +461,19 @@ def apply_generator_gradients(cfg: StepConfig, state: GANState, grads: PyTree,
           {'generator_loss': loss, 'generator_grad_norm': grad_norm, **metrics})
 
 
+def ema_statistics_update(cfg: StepConfig, state: GANState, label_vector: Array,
+                          key: Array) -> GANState:
+  """The EMA parameters' BatchNorm statistics after a training-mode pass of those parameters on
+  a z drawn with `key` (BigGAN's standing statistics, kept as the live ones are, a running
+  average): samples from the EMA parameters then normalise with their own statistics, not with
+  the live parameters', which make them dimmer. Nothing else changes, so training is the same
+  with or without it."""
+  ema = state.replace(generator_params=state.generator_ema_params,
+                      generator_batch_stats=state.generator_ema_batch_stats)
+  fakes = make_fakes(cfg, ema, label_vector, key)
+  return state.replace(generator_ema_batch_stats=fakes.batch_stats)
+
+
 def guard_update(cfg: StepConfig, old: GANState, new: GANState, loss: Array,
                  grad_norm: Array) -> GANState:
   """`new`, the state after one update, with the update counted in `nonfinite_updates` when
@@ -527,9 +540,11 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   state, critic_metrics = critic_phase(cfg, state, batch, label_vector, step_key, fakes)
   if cfg.predictor_tx is not None:
     predictor_variables = state.predictor_variables
+  generator_key = jax.random.fold_in(step_key, cfg.n_critic)
   state, generator_metrics = generator_update(cfg, state, batch['labels'], label_vector,
-                                              predictor_variables,
-                                              jax.random.fold_in(step_key, cfg.n_critic), fakes)
+                                              predictor_variables, generator_key, fakes)
+  if cfg.ema_decay:
+    state = ema_statistics_update(cfg, state, label_vector, generator_key)
   metrics = lax.pmean({**critic_metrics, **generator_metrics}, AXIS_NAME)
   return (state.replace(step=state.step + 1),
           {**metrics, 'nonfinite_updates': state.nonfinite_updates})

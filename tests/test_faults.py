@@ -267,3 +267,25 @@ def test_reading_a_damaged_chosen_checkpoint_names_the_newest_intact_one(tmp_pat
   with pytest.raises(ValueError, match=r'none of the checkpoints \[4, 2\] restores'):
     checkpoint.restore_state(workdir)
   assert checkpoint_steps(workdir) == [2, 4]
+
+
+def test_a_checkpoint_saved_before_the_ema_statistics_resumes_with_the_live_ones(tmp_path, caplog):
+  """A run saved without `generator_ema_batch_stats` (`state.LATER_FIELDS`) is read and resumed
+  with the live statistics standing in for them, and then keeps them as new runs do."""
+  workdir = str(tmp_path)
+  config = fault_config(num_steps=2, ema_decay=0.5)
+  state = train.train_and_evaluate(config, workdir)
+  older = {name: value for name, value in vars(state).items()
+           if name != 'generator_ema_batch_stats'}
+  shutil.rmtree(os.path.join(workdir, 'checkpoints'))
+  saver = checkpoint.Checkpointer(checkpoint.directory_of(workdir))
+  saver.save(2, older)
+  saver.close()
+  _, restored, _ = checkpoint.restore_state(workdir)
+  assert_trees_equal(restored.generator_ema_batch_stats, state.generator_batch_stats)
+  assert "predates the state fields ['generator_ema_batch_stats']" in caplog.text
+  config.train.num_steps = 3
+  resumed = train.train_and_evaluate(config, workdir)
+  assert int(resumed.step) == 3
+  assert jax.tree.structure(resumed.generator_ema_batch_stats) == jax.tree.structure(
+      state.generator_batch_stats)

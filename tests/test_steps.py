@@ -2,11 +2,14 @@
 (the pilot experiments end to end: tests/test_pilots.py; the predictor trained alongside the
 critic: tests/test_alongside.py)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import assembly
 from jaxgan import labels as labels_lib
 from jaxgan import logs
 from jaxgan import losses
@@ -160,7 +163,37 @@ def test_generator_ema_follows_its_recursion_and_feeds_the_samples(tmp_path, pre
   for got, want in zip(jax.tree.leaves(second.generator_ema_params), jax.tree.leaves(expected)):
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
   assert second.sampling_variables['params'] is second.generator_ema_params
+  assert second.sampling_variables['batch_stats'] is second.generator_ema_batch_stats
   assert not jax.tree.leaves(clipped_run[0].generator_ema_params)
+
+
+def test_the_ema_generator_normalises_with_statistics_of_its_own_parameters():
+  """With BatchNorm momentum 0 the EMA statistics are those of one training-mode pass of the EMA
+  parameters, so in evaluation mode they give back that pass's images; the live statistics
+  (of other parameters) do not."""
+  config = tiny_config(ema_decay=0.5)
+  config.model.batchnorm_momentum = 0.0
+  cfg = assembly.build_step_config(config, None)
+  state = assembly.initial_state(config, (43, 43, 1))
+  state = state.replace(generator_ema_params=jax.tree.map(lambda p: 1.5 * p + 0.1,
+                                                          state.generator_params))
+  label_vector = jax.random.uniform(jax.random.key(1), (1, 16, labels_lib.LABEL_DIM))
+  key = jax.random.key(2)
+
+  def images(state, label_vector, train):
+    ema = state.replace(generator_params=state.generator_ema_params,
+                        generator_batch_stats=state.generator_ema_batch_stats)
+    return steps.make_fakes(cfg, ema, label_vector, key, train=train).images
+
+  @functools.partial(jax.pmap, axis_name=steps.AXIS_NAME, devices=jax.devices()[:1])
+  def passes(state, label_vector):
+    updated = steps.ema_statistics_update(cfg, state, label_vector, key)
+    return (images(state, label_vector, True), images(updated, label_vector, False),
+            images(state, label_vector, False))
+
+  trained, own, live = passes(steps.replicate(state, jax.devices()[:1]), label_vector)
+  np.testing.assert_allclose(own, trained, atol=1e-4)
+  assert np.abs(live - trained).max() > 0.1
 
 
 def test_bfloat16_computes_in_bf16_and_keeps_float32_parameters(tmp_path, predictor_dir):
