@@ -9,6 +9,7 @@ import pytest
 from jaxgan.evaluation import hillas
 from jaxgan.evaluation import metrics
 from jaxgan.evaluation import plots
+from jaxgan.evaluation import targets
 
 
 def exact_sample(rng, mean, variances, rotation, n=500):
@@ -183,6 +184,41 @@ def test_response_curves_recover_known_responses():
   assert particle.x.tolist() == [0, 1]
   assert particle.value == pytest.approx([0.2, 0.1], abs=0.002)
   assert particle.error == pytest.approx(np.array([0.02, 0.01]) / np.sqrt(particle.count), rel=0.1)
+
+
+def test_particle_measures_recover_known_sizes_and_alphas():
+  """Protons made 0.3 decades dimmer than their simulated selves and gammas unchanged: the
+  proton size gap is 0.3 and the gamma one 0; the gamma median alpha is 5 deg times the median
+  gamma offset (synthetic_events)."""
+  rng = np.random.default_rng(10)
+  params, labels, alpha = synthetic_events(rng)
+  proton = labels['particletype'] == 0
+  dimmer = params._replace(size=np.where(proton, params.size / 10 ** 0.3, params.size))
+  bins = metrics.response_bins(labels)
+  gaps = [metrics.largest_gap(metrics.size_vs_energy(dimmer, labels, bins.energy, particle),
+                              metrics.size_vs_energy(params, labels, bins.energy, particle))
+          for particle in (0, 1)]
+  assert gaps == pytest.approx([0.3, 0.0], abs=1e-9)
+  gamma = ~proton
+  assert metrics.gamma_median_alpha(params, labels) == pytest.approx(np.median(alpha[gamma]),
+                                                                    abs=0.01)
+  dark = params._replace(size=np.zeros_like(params.size))
+  assert math.isnan(metrics.gamma_median_alpha(dark, labels))
+
+
+def test_targets_are_met_only_within_their_bounds():
+  values = {'c2st_auc': 0.74, 'frechet_distance_infinity': 0.3, 'gamma_alpha_gap': 0.5,
+            'hillas_w1_mean': 0.9, 'hillas_w1_width': 0.1, 'hillas_w1_psi': 0.14,
+            'diversity_ratio_min': 0.85, 'diversity_ratio_max': 1.3,
+            **{f'judge_{name}_{side}': value for name in targets.JUDGE_MEASURES
+               for side, value in (('generated', 1.04), ('simulated', 1.0))}}
+  outcomes = {outcome.text: outcome for outcome in targets.check(values, 'long')}
+  assert [text for text, outcome in outcomes.items() if not outcome.met] == [
+      'FD_inf <= 0.2', 'diversity ratio <= 1.2 in every cell']
+  assert outcomes['every Hillas W1 <= 0.15'].value == pytest.approx(0.14)  # the mean is left out
+  assert outcomes['every judge metric within 5%'].value == pytest.approx(0.04)
+  values['c2st_auc'] = None  # undefined: not met
+  assert not targets.check(values, 'long')[0].met
 
 
 def test_response_curves_leave_out_images_without_light_and_empty_bins():

@@ -263,6 +263,32 @@ def response_curves(params: hillas.HillasParameters, labels: Labels,
       'width_by_particle': _binned(types, width, type_edges, _mean_and_error)}
 
 
+def size_vs_energy(params: hillas.HillasParameters, labels: Labels, energy_bins: ArrayLike,
+                   particle: int) -> Curve:
+  """Mean log10 size per energy bin of the images of one particle type that have light."""
+  keep = _with_light(params) & (np.asarray(labels['particletype']) == particle)
+  return _binned(np.asarray(labels['energy'], np.float64)[keep],
+                 np.log10(np.asarray(params.size, np.float64)[keep]),
+                 np.asarray(energy_bins, np.float64), _mean_and_error)
+
+
+def gamma_median_alpha(params: hillas.HillasParameters, labels: Labels) -> float:
+  """Median alpha (degrees) of the gamma images that have light (NaN when none has)."""
+  keep = _with_light(params) & (np.asarray(labels['particletype']) == GAMMA)
+  if not keep.any():
+    return math.nan
+  return float(np.median(np.asarray(hillas.alpha_deg(params, np.asarray(labels['direction'])),
+                                    np.float64)[keep]))
+
+
+def largest_gap(generated: Curve, simulated: Curve) -> float:
+  """The largest |generated - simulated| over the bins where both curves are defined (NaN when
+  none is)."""
+  gaps = np.abs(generated.value - simulated.value)
+  gaps = gaps[np.isfinite(gaps)]
+  return float(gaps.max()) if len(gaps) else math.nan
+
+
 def _bin_index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
   """Bin of each x between consecutive `edges` (the last bin closed); -1 outside the edges."""
   return np.where((x >= edges[0]) & (x <= edges[-1]), np.digitize(x, edges[1:-1]), -1)

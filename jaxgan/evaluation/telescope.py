@@ -9,7 +9,9 @@ with the judge of `jaxgan.evaluation.judge`, and `critic_wasserstein`). Files wr
 
   generated.h5   the generated images and their labels (jaxgan HDF5, provenance included)
   metrics.json   `metrics` (every number of `METRICS`, null where undefined), `run` (what was
-                 evaluated), `response_curves` and `diversity` (per-bin values behind the plots)
+                 evaluated), `targets` (each fidelity target of `targets.TIERS`: its value and
+                 whether it is met), `response_curves` and `diversity` (per-bin values behind
+                 the plots)
   summary.md     a markdown table of the metrics, one line of meaning each
   histograms.png Hillas-parameter distributions, generated against simulated (`plots`)
   response.png   the response curves, generated against simulated (`plots`)
@@ -50,6 +52,7 @@ from jaxgan.evaluation import hillas
 from jaxgan.evaluation import judge as judge_lib
 from jaxgan.evaluation import metrics as metrics_lib
 from jaxgan.evaluation import plots
+from jaxgan.evaluation import targets
 
 PyTree = Any
 Labels = dict[str, np.ndarray]
@@ -60,6 +63,7 @@ MIN_IMAGES = metrics_lib.MIN_C2ST_SAMPLES  # fewest images the two-sample test a
 HILLAS_NAMES = ('log10_size',) + hillas.HillasParameters._fields[1:]
 RESPONSE_NAMES = tuple(plots.RESPONSE_AXES)
 SIDES = ('generated', 'simulated')
+PARTICLES = {name: labels_lib.PARTICLE_NAMES.index(name) for name in ('gamma', 'proton')}
 HEADLINE = ('critic_wasserstein', 'frechet_distance_infinity', 'c2st_auc', 'hillas_w1_mean',
             'diversity_ratio_mean')  # logged at the end
 
@@ -93,6 +97,17 @@ METRICS = {  # every number of metrics.json['metrics'], with its meaning (summar
     'diversity_ratio_mean': 'pixel variance within (particle, energy bin) cells, generated over '
                             'simulated, mean over cells (~1: faithful, ~0: mode collapse)',
     'diversity_ratio_min': 'the smallest per-cell diversity ratio (the most collapsed cell)',
+    'diversity_ratio_max': 'the largest per-cell diversity ratio (the noisiest cell)',
+    **{f'light_fraction_{particle}_{side}': f'fraction of the {particle} images ({side}) with '
+                                            'light after tailcut cleaning'
+       for particle in PARTICLES for side in SIDES},
+    **{f'log10_size_gap_{particle}': f'largest |generated - simulated| mean log10 size of the '
+                                     f'{particle}s over the energy bins'
+       for particle in PARTICLES},
+    **{f'gamma_alpha_median_{side}': f'median alpha (deg) of the {side} gammas with light'
+       for side in SIDES},
+    'gamma_alpha_gap': 'largest |generated - simulated| gamma median alpha (deg) over the '
+                       'source-offset bins',
 }
 
 
@@ -154,11 +169,29 @@ def _diversity(images: dict[str, np.ndarray], labels: Labels,
            for side in SIDES}
   ratio = metrics_lib.diversity_ratio(cells['generated'], cells['simulated'])
   defined = ratio[np.isfinite(ratio)]
-  summary = {'diversity_ratio_mean': float(defined.mean()) if len(defined) else math.nan,
-             'diversity_ratio_min': float(defined.min()) if len(defined) else math.nan}
+  summary = {f'diversity_ratio_{name}': float(reduce(defined)) if len(defined) else math.nan
+             for name, reduce in (('mean', np.mean), ('min', np.min), ('max', np.max))}
   details = {'energy_bins': energy_bins, 'ratio': ratio, 'count': cells['simulated'].count,
              **{f'{side}_variance': cells[side].variance for side in SIDES}}
   return summary, details
+
+
+def _particle_metrics(params: dict[str, hillas.HillasParameters], labels: Labels,
+                      bins: metrics_lib.ResponseBins,
+                      curves: dict[str, dict[str, metrics_lib.Curve]]) -> dict[str, float]:
+  """Light fraction and size response per particle type, and the gammas' alpha."""
+  types = np.asarray(labels['particletype'])
+  values = {f'light_fraction_{particle}_{side}':
+                float(np.mean(np.asarray(params[side].size)[types == code] > 0))
+            for particle, code in PARTICLES.items() for side in SIDES}
+  for particle, code in PARTICLES.items():
+    values[f'log10_size_gap_{particle}'] = metrics_lib.largest_gap(
+        *(metrics_lib.size_vs_energy(params[side], labels, bins.energy, code) for side in SIDES))
+  values.update({f'gamma_alpha_median_{side}': metrics_lib.gamma_median_alpha(params[side], labels)
+                 for side in SIDES})
+  values['gamma_alpha_gap'] = metrics_lib.largest_gap(
+      *(curves[side]['gamma_alpha_vs_offset'] for side in SIDES))
+  return values
 
 
 def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge: judge_lib.Judge,
@@ -186,6 +219,7 @@ def compare(generated: np.ndarray, simulated: np.ndarray, labels: Labels, judge:
             **judge_lib.judge_scores(judge, simulated, labels, 'simulated'),
             **_feature_metrics(features['generated'], features['simulated'], seed),
             **_hillas_metrics(params),
+            **_particle_metrics(params, labels, bins, curves),
             **{f'response_{name}_chi2': response_chi2(curves['generated'][name],
                                                       curves['simulated'][name])
                for name in RESPONSE_NAMES},
@@ -250,6 +284,20 @@ def _plain(value: Any) -> Any:
   return value
 
 
+def _number(value: float | None) -> str:
+  """A metric in summary.md: 4 significant digits, empty when undefined (None)."""
+  return '' if value is None else f'{value:.4g}'
+
+
+def _target_lines(tier: str, outcomes: list[dict[str, Any]]) -> list[str]:
+  """summary.md's table of one tier of fidelity targets (`targets.check`)."""
+  met = sum(outcome['met'] for outcome in outcomes)
+  return (['', f'Fidelity targets, {tier} tier ({met} of {len(outcomes)} met; '
+           'jaxgan/evaluation/targets.py):', '', '| target | value | met |', '| --- | --- | --- |']
+          + [f'| {outcome["text"]} | {_number(outcome["value"])} | '
+             f'{"yes" if outcome["met"] else "no"} |' for outcome in outcomes])
+
+
 def _summary(result: dict[str, Any]) -> str:
   """summary.md: what was evaluated, the metrics table, the figures."""
   run = result['run']
@@ -258,8 +306,9 @@ def _summary(result: dict[str, Any]) -> str:
            'the simulated validation images of the same labels. Empty: undefined.', '',
            '| metric | value | meaning |', '| --- | --- | --- |']
   for name, meaning in METRICS.items():
-    value = result['metrics'][name]
-    lines.append(f'| {name} | {"" if value is None else f"{value:.4g}"} | {meaning} |')
+    lines.append(f'| {name} | {_number(result["metrics"][name])} | {meaning} |')
+  for tier, outcomes in result['targets'].items():
+    lines += _target_lines(tier, outcomes)
   lines += ['', '![Hillas distributions](histograms.png)', '', '![Response curves](response.png)',
             '']
   return '\n'.join(lines)
@@ -289,8 +338,11 @@ def _result(workdir: str, values: dict[str, float], comparison: Comparison,
              feature_layer=judge_lib.FEATURE_LAYER)
   curves = {side: {name: curve._asdict() for name, curve in comparison.curves[side].items()}
             for side in SIDES}
+  outcomes = {tier: [outcome._asdict() for outcome in targets.check(values, tier)]
+              for tier in targets.TIERS}
   return _plain({'metrics': {name: values[name] for name in METRICS}, 'run': run,
-                 'response_curves': curves, 'diversity': comparison.diversity})
+                 'targets': outcomes, 'response_curves': curves,
+                 'diversity': comparison.diversity})
 
 
 def _measure(config: ml_collections.ConfigDict, state: state_lib.GANState,
