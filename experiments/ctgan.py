@@ -14,6 +14,7 @@ predictor losses at weight 0.4, Adam betas (0.5, 0.9), batch 32, 600 iterations,
   source (`model.critic_view='aligned'`, jaxgan/models/source_frame.py): a shower that points
   back to its source lies along the view's middle row whatever its position;
 - samples from a weight average of the generator (`train.ema_decay=0.99`).
+These settings are `configs.telescope_frame()`, whose 'hour' budget is experiments/ctgan_long.py.
 experiments/ablations/critic_view.py compares these choices with the camera and polar views and
 the source's generator.
 
@@ -29,14 +30,4 @@ from jaxgan import configs
 
 
 def get_config():
-  config = configs.telescope(size='small')
-  config.model.name = 'ctgan_frame'
-  config.model.generator_base_shape = (3, 6, 64)  # frame canvas 24 x 48 after three blocks
-  config.model.generator_features = (64, 32, 16)
-  config.model.generator_output_features = 16  # the camera stage's width
-  config.model.generator_pixel_noise = True
-  config.model.latent_dim = 64 + 48 * 48  # the azimuth and latent vector, then the noise map
-  config.model.critic_view = 'aligned'
-  config.model.camera_pixel_size = config.data.toy_iact.get_ref('pixel_size_deg')
-  config.train.ema_decay = 0.99
-  return config
+  return configs.telescope_frame()

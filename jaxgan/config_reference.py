@@ -30,6 +30,8 @@ FAMILIES: dict[str, Callable[[], ml_collections.ConfigDict]] = {
     'telescope()': configs.telescope,
     "telescope(size='small')": functools.partial(configs.telescope, size='small'),
     'telescope_source_code()': configs.telescope_source_code,
+    'telescope_frame()': configs.telescope_frame,
+    "telescope_frame('hour')": functools.partial(configs.telescope_frame, budget='hour'),
     'pictures()': configs.pictures,
     'points()': configs.points,
 }

@@ -28,6 +28,7 @@ from jaxgan.data import images
 from jaxgan.data import toy_iact
 
 SIZES = ('paper', 'small')  # `telescope(size=...)`
+BUDGETS = ('minutes', 'hour')  # `telescope_frame(budget=...)`
 
 
 def check_bounds(config: ml_collections.ConfigDict, bounds: Sequence[tuple[str, str]]) -> None:
@@ -149,14 +150,22 @@ def _model() -> ml_collections.ConfigDict:
   model.generator_output_features = 0
   # ctgan: the last side^2 entries of z are a per-pixel noise map (latent_dim must exceed them).
   model.generator_pixel_noise = False
+  # ctgan_frame: > 0 moves that noise map from the camera stage to a per-pixel head of this width
+  # at the end ([features, noise] -> 1x1 conv -> 1x1 conv), so that each pixel's noise is
+  # independent of its neighbours' given the shower, as a camera's is.
+  model.generator_noise_head = 0
+  # ctgan models: > 0 bounds the generated pixels softly to +-this (network units: bound *
+  # tanh(x / bound)); with the asinh transform a pixel a few units too high is thousands of pe.
+  model.generator_output_bound = 0.0
   # How labels condition the GAN (jaxgan/conditioning.py): 'none', 'predictor' (the source),
   # 'cgan' (projection critic), 'acgan' (auxiliary head in the critic); combine with '+'.
   model.conditioning = 'none'
   model.critic_conv_impl = 'auto'  # Critic convs; 'auto' = im2col on CPU (fast penalty), else xla.
   # ctgan: what the critic reads: 'camera' (the image), 'polar' (the image resampled on a polar
-  # grid about the labelled source, where pointing at the source is a local property) or
+  # grid about the labelled source, where pointing at the source is a local property),
   # 'aligned' (about the light's centroid, turned away from the labelled source: a shower that
-  # points back to it lies along the middle row); the last two need 'cgan' in
+  # points back to it lies along the middle row) or 'aligned_distance' (that, and the centroid's
+  # distance from the source as a second channel); all but 'camera' need 'cgan' in
   # model.conditioning (jaxgan/models/source_frame.py).
   model.critic_view = 'camera'
   model.camera_pixel_size = 0.1  # ctgan polar/aligned views: camera pixel size, label units.
@@ -373,6 +382,40 @@ def telescope_source_code(particle: str = '') -> ml_collections.ConfigDict:
     config.loss.label_weights.particletype = 0.0
     config.train.num_epochs = 100
   return config
+
+
+def telescope_frame(budget: str = 'minutes') -> ml_collections.ConfigDict:
+  """The small telescope recipe with the frame generator, the aligned critic view and a weight
+  average of the generator (experiments/ctgan.py explains each).
+
+  Args:
+    budget: 'minutes', the default run (600 iterations: about 6 minutes on a 2-core CPU), or
+      'hour', the long recipe (experiments/ctgan_long.py: `_hour_of_training`).
+
+  Returns:
+    The locked config.
+  """
+  if budget not in BUDGETS:
+    raise ValueError(f'budget={budget!r}: choose one of {BUDGETS}')
+  config = telescope(size='small')
+  config.model.name = 'ctgan_frame'
+  config.model.generator_base_shape = (3, 6, 64)  # frame canvas 24 x 48 after three blocks
+  config.model.generator_features = (64, 32, 16)
+  config.model.generator_output_features = 16  # the camera stage's width
+  config.model.generator_pixel_noise = True
+  config.model.latent_dim = 64 + 48 * 48  # the azimuth and latent vector, then the noise map
+  config.model.critic_view = 'aligned'
+  config.model.camera_pixel_size = config.data.toy_iact.get_ref('pixel_size_deg')
+  config.train.ema_decay = 0.99
+  if budget == 'hour':
+    _hour_of_training(config)
+  return config
+
+
+def _hour_of_training(config: ml_collections.ConfigDict) -> None:
+  """Sets the long recipe's length, weight average and evaluations on `config`."""
+  config.train.update(num_steps=4000, ema_decay=0.999, sample_every=400, checkpoint_every=400)
+  config.eval.update(every=400, num=2000)  # the long tier of `evaluation.targets`
 
 
 def _small_telescope(config: ml_collections.ConfigDict) -> None:

@@ -105,6 +105,29 @@ def format_duration(seconds: float) -> str:
   return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
 
 
+TRAIN_SECONDS = 'train_seconds'  # logged with each evaluation during training (`TrainingClock`)
+
+
+class TrainingClock:
+  """Wall seconds a run has trained, the evaluations during training left out: the compute a
+  metric logged with it cost. A resumed launch counts on from the last `TRAIN_SECONDS` logged at
+  or before its first step (what the stopped launch spent past that row is not counted).
+  """
+
+  def __init__(self, workdir: str, first_step: int):
+    logged = [row[TRAIN_SECONDS] for row in read_metrics(workdir)
+              if TRAIN_SECONDS in row and row['step'] <= first_step]
+    self._offset = logged[-1] if logged else 0.0
+    self._start, self._excluded = time.perf_counter(), 0.0
+
+  def seconds(self) -> float:
+    return self._offset + time.perf_counter() - self._start - self._excluded
+
+  def exclude(self, seconds: float) -> None:
+    """Leaves `seconds` (e.g. an evaluation's) out of the count."""
+    self._excluded += seconds
+
+
 class Progress:
   """A progress line: step, steps/s (since the previous report, compile time excluded), ETA."""
 

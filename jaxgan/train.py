@@ -16,6 +16,8 @@ Workdir layout:
                          damaged_checkpoints/: jaxgan/checkpoint.py)
   metrics.jsonl, tensorboard/, samples/   see jaxgan/logs.py
   eval/judge/            the evaluation's judge, when `eval.every` > 0 (jaxgan/evaluation/)
+  eval/progress.png      those evaluations against iterations and training minutes
+                         (`plots.progress_png`)
 """
 
 import contextlib
@@ -46,6 +48,8 @@ from jaxgan import state as state_lib
 from jaxgan import steps
 from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
+from jaxgan.evaluation import judge as judge_lib
+from jaxgan.evaluation import plots
 from jaxgan.evaluation import telescope
 
 
@@ -57,7 +61,8 @@ COUNT = '[1, inf)'
 BOUNDS = (
     *((f'model.{field}', COUNT) for field in ('image_size', 'latent_dim', 'generator_base_shape',
                                               'generator_features', 'critic_features')),
-    ('model.critic_dropout', FRACTION), ('model.critic_block_dropout', FRACTION),
+    ('model.critic_dropout', FRACTION), ('model.generator_noise_head', NON_NEGATIVE),
+    ('model.generator_output_bound', NON_NEGATIVE), ('model.critic_block_dropout', FRACTION),
     ('model.critic_head_dropout', FRACTION), ('model.batchnorm_momentum', FRACTION),
     ('model.batchnorm_epsilon', POSITIVE), ('model.info_categorical', NON_NEGATIVE),
     ('model.info_continuous', NON_NEGATIVE),
@@ -291,6 +296,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   if distributed.is_writer():
     logs.save_animation(os.path.join(workdir, 'samples'),
                         os.path.join(workdir, 'samples', 'progress.gif'))
+    if evaluator is not None:
+      plots.progress_png(logs.read_metrics(workdir),
+                         os.path.join(workdir, judge_lib.EVAL_DIR, 'progress.png'))
   return state
 
 
@@ -313,6 +321,7 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
                               run.devices) if run.data_on_device else None)
   is_writer = distributed.is_writer()  # the others run every step and checkpoint, write nothing
   writer = logs.MetricWriter(run.workdir, first_step) if is_writer else None
+  clock = logs.TrainingClock(run.workdir, first_step) if is_writer else None
   progress = logs.Progress(first_step, num_steps)
   guard = NonFiniteGuard(train_cfg.nonfinite, int(state.nonfinite_updates))
   unchecked = None  # (step, metrics) of the previous iteration
@@ -347,8 +356,10 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
                                        run.data.normalisation)
           logging.info('Sample grid at step %d: %s', done, response)
         if assess:  # before the save: a resume purges the rows past its checkpoint
+          began = time.perf_counter()
           scores = run.evaluator(host_state, done)
-          writer.write_scalars(done, scores)
+          clock.exclude(time.perf_counter() - began)
+          writer.write_scalars(done, {**scores, logs.TRAIN_SECONDS: clock.seconds()})
           logging.info('Evaluation at step %d: %s', done,
                        {name: scores.get(f'eval_{name}') for name in telescope.HEADLINE})
         if save:

@@ -88,7 +88,8 @@ def test_docs_config_md_is_current():
 def test_reference_lists_every_field_with_each_familys_value():
   text = config_reference.markdown()
   assert "| `model.latent_dim` | `telescope()`, `telescope_source_code()`: `512`<br>" \
-         "`telescope(size='small')`: `64`<br>`pictures()`: `100`<br>`points()`: `2` | Size of " \
+         "`telescope(size='small')`: `64`<br>`telescope_frame()`, `telescope_frame('hour')`: " \
+         "`2368`<br>`pictures()`: `100`<br>`points()`: `2` | Size of " \
          "the latent vector z. |" in text
   assert '| `data.toy_iact.pixel_size_deg` | `0.1` | MAGIC pixel field of view |' in text
   assert '| `predictor.alongside` | `False` |' in text

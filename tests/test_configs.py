@@ -14,7 +14,7 @@ from jaxgan import configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(glob.glob(os.path.join(REPO, 'experiments', '*.py')))
-FAMILIES = ('telescope', 'telescope_source_code', 'pictures', 'points')
+FAMILIES = ('telescope', 'telescope_source_code', 'telescope_frame', 'pictures', 'points')
 
 
 def load_experiment(path):

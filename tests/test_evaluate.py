@@ -24,6 +24,7 @@ from jaxgan.data import dataset as data_lib
 from jaxgan.data import pipeline
 from jaxgan.evaluation import judge as judge_lib
 from jaxgan.evaluation import metrics as metrics_lib
+from jaxgan.evaluation import targets
 from jaxgan.evaluation import telescope
 from tests.helpers import tiny_config
 
@@ -31,7 +32,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = 24  # generated images: at least telescope.MIN_IMAGES, fewer than the 32 validation ones
 JUDGE_STEPS = 2
 # Undefined when no generated image keeps light after cleaning (a one-step generator's do not).
-MAY_BE_NULL = ('hillas_w1_', 'response_')
+# Undefined where the tiny run's generated images have no light after cleaning.
+MAY_BE_NULL = ('hillas_w1_', 'response_', 'log10_size_gap_', 'gamma_alpha_')
 
 
 @pytest.fixture(scope='module')
@@ -112,6 +114,10 @@ def test_simulated_against_itself_is_perfect_and_a_shift_is_seen(setting):
   assert same['hillas_w1_mean'] == 0 and same['diversity_ratio_mean'] == pytest.approx(1)
   assert same['judge_accuracy_generated'] == same['judge_accuracy_simulated']
   assert all(same[f'response_{name}_chi2'] == 0 for name in telescope.RESPONSE_NAMES)
+  assert same['log10_size_gap_gamma'] == same['log10_size_gap_proton'] == 0
+  assert same['gamma_alpha_gap'] == 0
+  for tier in targets.TIERS:  # simulated events stand in for themselves
+    assert all(outcome.met for outcome in targets.check(same, tier)), tier
   assert shifted['frechet_distance'] > 1e3 * abs(same['frechet_distance']) + 1e-4
   assert shifted['c2st_auc'] > 0.8
   assert shifted['hillas_w1_mean'] > 0.5
@@ -156,7 +162,9 @@ def test_evaluation_during_training_logs_the_metrics_of_each_interval(tmp_path):
   assert [row['step'] for row in rows] == [2, 3]  # every 2 steps, and at the last one
   assert os.path.isdir(os.path.join(workdir, 'eval', 'judge'))
   for name in rows[-1]:
-    assert name == 'step' or name.removeprefix('eval_') in telescope.METRICS, name
+    assert name in ('step', logs.TRAIN_SECONDS) or name.removeprefix('eval_') in telescope.METRICS
+  assert 0 < rows[0][logs.TRAIN_SECONDS] < rows[1][logs.TRAIN_SECONDS]
+  assert os.path.getsize(os.path.join(workdir, 'eval', 'progress.png')) > 0
   assert {'eval_judge_accuracy_generated', 'eval_frechet_distance',
           'eval_c2st_auc'} <= set(rows[-1])
   # The final critic estimate, recomputed directly from the networks.

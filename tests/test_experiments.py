@@ -18,15 +18,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(os.path.splitext(os.path.basename(path))[0]
                      for path in glob.glob(os.path.join(REPO, 'experiments', '*.py')))
 PER_PARTICLE = {'ctgan_paper_gamma': 'gamma', 'ctgan_paper_proton': 'proton'}
+LONGER = {'ctgan_long': 'ctgan'}  # a longer run of another experiment's networks
 
 
 @pytest.mark.fast
 def test_every_experiment_is_listed():
   assert set(EXPERIMENTS) == {'ctgan', 'ctgan_source_small', 'ctgan_paper', 'dcgan',
-                              'dcgan_revised', 'acgan_digits', 'mixture2d', *PER_PARTICLE}
+                              'dcgan_revised', 'acgan_digits', 'mixture2d', *PER_PARTICLE,
+                              *LONGER}
 
 
-@pytest.mark.parametrize('name', sorted(set(EXPERIMENTS) - set(PER_PARTICLE)))
+@pytest.mark.parametrize('name', sorted(set(EXPERIMENTS) - set(PER_PARTICLE) - set(LONGER)))
 def test_experiment_runs_two_steps(tmp_path, name):
   config = importlib.import_module(f'experiments.{name}').get_config()
   config.data.num_examples = 80
@@ -49,3 +51,14 @@ def test_a_per_particle_source_config_is_ctgan_paper_with_the_sources_protocol(n
               'data.image_scale': (0.0, 1.0), 'loss.label_weights.particletype': (0.4, 0.0)}
   assert configs.differences(json.loads(paper.to_json_best_effort()), config) == protocol
   assert (config.train.num_epochs, paper.train.num_epochs) == (100, 0)
+
+
+@pytest.mark.fast
+def test_the_long_recipe_is_the_default_run_trained_longer():
+  """experiments/ctgan_long.py differs from experiments/ctgan.py in its length, its weight
+  average and its evaluations only, so the default's two-step run covers its networks."""
+  long = importlib.import_module('experiments.ctgan_long').get_config()
+  default = importlib.import_module(f'experiments.{LONGER["ctgan_long"]}').get_config()
+  changed = configs.differences(json.loads(default.to_json_best_effort()), long)
+  assert set(changed) == {'train.ema_decay', 'eval.every', 'eval.num'}  # and, below, the length
+  assert long.train.num_steps > 5 * default.train.num_steps

@@ -2,6 +2,7 @@
 checkpoint are dropped when the run resumes there, so every step keeps one row, with the values
 of an uninterrupted run; the purge of metrics.jsonl on hand-written files, and under a kill."""
 
+import json
 import logging
 import os
 import struct
@@ -141,3 +142,14 @@ def test_library_chatter_is_dropped_and_library_errors_lose_their_traceback():
   assert logging.Formatter().format(error) == 'save failed'
   ours = library_record('/work/jaxgan/train.py', logging.ERROR)
   assert quiet.filter(ours) and ours.exc_info is not None
+
+
+def test_the_training_clock_counts_on_from_the_last_row_at_or_before_the_resumed_step(tmp_path):
+  rows = [{'step': 10, 'train_seconds': 5.0}, {'step': 12, 'loss': 1.0},
+          {'step': 20, 'train_seconds': 9.0}]
+  with open(tmp_path / 'metrics.jsonl', 'w') as f:
+    f.writelines(json.dumps(row) + '\n' for row in rows)
+  clock = logs.TrainingClock(str(tmp_path), first_step=15)
+  clock.exclude(0.5)
+  assert 4.5 <= clock.seconds() < 5.0
+  assert logs.TrainingClock(str(tmp_path / 'new'), first_step=0).seconds() < 0.5

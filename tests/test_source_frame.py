@@ -197,6 +197,29 @@ def test_the_view_and_its_derivative_match_scipy_at_the_images_own_centroid():
                              atol=1e-4)
 
 
+@pytest.mark.fast
+def test_the_distance_channel_is_the_centroids_distance_and_pulls_the_light_outwards():
+  """A symmetric streak centred 0.5 deg right and 0.3 deg up of the camera centre, source at
+  (-0.1, -0.5): distance hypot(0.6, 0.8) = 1 deg. Its gradient with respect to the image
+  grows the distance where light is added on the far side of the centroid."""
+  image = jnp.asarray(gaussian_streak((0.5, 0.3), 60.0))
+  source = jnp.asarray([[-0.1, -0.5]], jnp.float32)
+
+  def distance(image):
+    return source_frame.centroid_distance(ctgan.pad_center(image, ctgan.PADDED_SIZE), source,
+                                          PIXEL, 43, 2.0)[0]
+
+  assert float(distance(image)) == pytest.approx(1.0, abs=0.01)
+  gradient = np.asarray(jax.grad(distance)(image))[0, :, :, 0]
+  row, col = 21 + 3, 21 + 5  # the streak's centre pixel; its axis runs 60 deg up and right
+  assert gradient[row + 2, col + 1] > 0 > gradient[row - 2, col - 1]  # along the axis
+  critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM,
+                        view='aligned_distance', direction_columns=DIRECTION)
+  labels = jnp.zeros((1, labels_lib.LABEL_DIM)).at[0, 3:5].set(source[0])
+  params = critic.init(jax.random.key(1), image, labels)
+  assert params['params']['Conv_0']['kernel'].shape[2] == 2  # the view and the distance
+
+
 def test_aligned_critic_scores_needs_labels_and_is_refused_without_them():
   critic = ctgan.Critic(block_features=(4, 8), label_dim=labels_lib.LABEL_DIM, view='aligned',
                         direction_columns=DIRECTION)
@@ -253,6 +276,43 @@ def test_frame_generator_moves_its_showers_with_the_source():
   np.testing.assert_allclose(moved[:, 8:35, 11:38], base[:, 8:35, 8:35], atol=1e-5)
   turned = frame_generator_images(z.at[0, :2].set(jnp.array([-z[0, 1], z[0, 0]])), labels)
   assert np.abs(turned - base).max() > 0.1
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize('noise_head, reach', [(8, 0), (0, 1)])
+def test_the_noise_head_keeps_each_pixels_noise_to_that_pixel(noise_head, reach):
+  """Changing the noise map at one pixel changes that pixel of the image only with the noise head
+  (a 1x1 head); added in the camera stage, it reaches the neighbours through the last 3x3 conv."""
+  generator = ctgan_frame.FrameGenerator(base_shape=(3, 6, 4), block_features=(4, 4, 4),
+                                         output_features=4, pixel_noise=True,
+                                         noise_head=noise_head, direction_columns=DIRECTION)
+  z = jax.random.normal(jax.random.key(1), (1, 2 + 8 + 48 * 48))
+  labels = jnp.zeros((1, labels_lib.LABEL_DIM)).at[0, 2].set(0.5)
+  variables = generator.init(jax.random.key(0), z, labels, train=False)
+  variables = jax.tree.map(lambda v: v + 0.3, variables)  # the noise scale starts at zero
+  row, col = 20, 23  # of the 48 x 48 canvas: pixel (18, 21) of the 43 x 43 image
+  nudged = z.at[0, 10 + row * 48 + col].add(1.0)
+  change = np.abs(np.asarray(generator.apply(variables, nudged, labels, train=False)
+                             - generator.apply(variables, z, labels, train=False)))[0, ..., 0]
+  rows, cols = np.nonzero(change > 1e-6)
+  assert (rows.min(), rows.max(), cols.min(), cols.max()) == (18 - reach, 18 + reach,
+                                                              21 - reach, 21 + reach)
+
+
+@pytest.mark.fast
+def test_the_output_bound_keeps_every_pixel_within_it_and_small_ones_as_they_are():
+  z = 30.0 * jax.random.normal(jax.random.key(1), (2, 2 + 8))
+  labels = jnp.zeros((2, labels_lib.LABEL_DIM)).at[:, 2].set(0.5)
+  images = {}
+  for bound in (0.0, 4.0):
+    generator = ctgan_frame.FrameGenerator(base_shape=(3, 6, 4), block_features=(4, 4, 4),
+                                           output_features=4, pixel_noise=False,
+                                           output_bound=bound, direction_columns=DIRECTION)
+    variables = generator.init(jax.random.key(0), z, labels, train=False)
+    images[bound] = np.asarray(generator.apply(variables, z, labels, train=False))
+  assert np.abs(images[0.0]).max() > 4.0 >= np.abs(images[4.0]).max()
+  small = np.abs(images[0.0]) < 0.1
+  np.testing.assert_allclose(images[4.0][small], images[0.0][small], atol=1e-4)
 
 
 @pytest.mark.parametrize('field, value, message', [

@@ -5,6 +5,8 @@
   distance in the title; counts on a log scale where they span more than LOG_Y_DECADES decades.
 - `response_png`: the three `metrics.response_curves`, generated against simulated, with their
   standard errors as error bars.
+- `progress_png`: the evaluations during training (`eval.every`) against iterations and against
+  training minutes: what each extra minute of compute bought.
 
 Figures are drawn on bare Agg canvases, without pyplot (no global figure state, nothing to close),
 and written under a temporary name and then renamed, so a PNG on disk is never partial.
@@ -83,6 +85,37 @@ def response_png(curves_generated: dict[str, metrics.Curve],
   particle_axes = fig.axes[list(RESPONSE_AXES).index('width_by_particle')]
   particle_axes.set_xticks(range(labels_lib.NUM_PARTICLE_TYPES), labels_lib.PARTICLE_NAMES)
   fig.axes[0].legend(fontsize='small')
+  _save(fig, path)
+
+
+PROGRESS_METRICS = {  # evaluation metric -> (axis label, the simulated images' own value)
+    'c2st_auc': ('two-sample AUC', 0.5),
+    'frechet_distance_infinity': ('FD_inf', 0.0),
+    'gamma_alpha_median_generated': ('gamma median alpha (deg)', 'gamma_alpha_median_simulated'),
+    'hillas_w1_mean': ('mean Hillas W1', 0.0),
+}
+
+
+def progress_png(rows: list[dict], path: str) -> None:
+  """Writes the `PROGRESS_METRICS` of the evaluations during training (metrics.jsonl rows with
+  `eval_<metric>` and `train_seconds`) against iterations (top) and training minutes (bottom),
+  each with the simulated images' value dashed, to `path` (PNG)."""
+  rows = [row for row in rows if 'train_seconds' in row]
+  if not rows:
+    raise ValueError('no evaluation during training in the metrics (set eval.every > 0)')
+  x_axes = {'iteration': [row['step'] for row in rows],
+            'training minutes': [row['train_seconds'] / 60 for row in rows]}
+  fig = figure.Figure(figsize=(PANEL_INCHES * len(PROGRESS_METRICS), 2 * PANEL_INCHES), dpi=DPI)
+  panels = fig.subplots(2, len(PROGRESS_METRICS), squeeze=False)
+  for axes_row, (x_label, x) in zip(panels, x_axes.items()):
+    for axes, (name, (y_label, reference)) in zip(axes_row, PROGRESS_METRICS.items()):
+      y = [row.get(f'eval_{name}', np.nan) for row in rows]
+      axes.plot(x, y, 'o-', color=COLOURS['generated'], label='generated')
+      if isinstance(reference, str):
+        reference = rows[-1].get(f'eval_{reference}', np.nan)
+      axes.axhline(reference, color=COLOURS['simulated'], linestyle='--', label='simulated')
+      axes.set(xlabel=x_label, ylabel=y_label)
+  panels[0][0].legend(fontsize='small')
   _save(fig, path)
 
 

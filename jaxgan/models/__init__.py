@@ -22,6 +22,7 @@ from jaxgan.models import mlp
 # Fields that only the CTGAN model reads, with their off values: set for another
 # architecture they would be silently ignored, so `build_gan` refuses them.
 CTGAN_ONLY_FIELDS = {'generator_output_features': 0, 'generator_pixel_noise': False,
+                     'generator_noise_head': 0, 'generator_output_bound': 0.0,
                      'critic_view': 'camera', 'init': 'lecun_normal', 'critic_block_dropout': (),
                      'critic_head_dropout': 0.0, **ctgan.GENERATOR_FIELDS}
 

@@ -32,7 +32,8 @@ Initializer = Callable[..., Array]
 
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
-SOURCE_VIEWS = ('polar', 'aligned')  # the critic views that read the source from the labels
+# the critic views that read the source from the labels
+SOURCE_VIEWS = ('polar', 'aligned', 'aligned_distance')
 SOURCE_LABEL = 'direction'  # the label holding the source's camera (x, y)
 CRITIC_VIEWS = ('camera', *SOURCE_VIEWS)
 LAST_BLOCKS = ('linear', 'leaky_relu')  # `model.generator_last_block`
@@ -65,6 +66,11 @@ def split_pixel_noise(z: Array, side: int) -> tuple[Array, Array]:
   return z[:, :-side * side], z[:, -side * side:].reshape(-1, side, side, 1)
 
 
+def soft_bound(x: Array, bound: float) -> Array:
+  """bound * tanh(x / bound): x where |x| << bound, never beyond +-bound (0: x unchanged)."""
+  return bound * jnp.tanh(x / bound) if bound else x
+
+
 def upsample_nearest(x: Array) -> Array:
   """2x nearest-neighbour upsampling of NHWC images."""
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
@@ -95,6 +101,8 @@ class Generator(nn.Module):
       then LeakyReLU(0.2)).
     kernel_init: initialiser of every kernel.
     batchnorm_momentum, batchnorm_epsilon: `nn.BatchNorm`'s momentum and epsilon.
+    output_bound: > 0: the image passes `soft_bound` (network units), so that no pixel lies
+      beyond it (0: unbounded).
   """
   base_shape: Sequence[int] = (3, 3, 512)
   block_features: Sequence[int] = (256, 128, 64, 1)
@@ -111,6 +119,7 @@ class Generator(nn.Module):
   kernel_init: Initializer = KERNEL_INITS['lecun_normal']
   batchnorm_momentum: float = 0.9
   batchnorm_epsilon: float = 1e-5
+  output_bound: float = 0.0
 
   @nn.compact
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
@@ -141,7 +150,7 @@ class Generator(nn.Module):
                          use_bias=self.last_block == 'linear', kernel_init=self.kernel_init,
                          dtype=self.dtype)
       x = self._last_activation(layers.spectral(conv, self.spectral_norm, train)(x))
-    return crop_center(x, self.image_size).astype(jnp.float32)
+    return crop_center(soft_bound(x, self.output_bound), self.image_size).astype(jnp.float32)
 
   def _dense(self, x: Array, train: bool) -> Array:
     """The dense layer to the base shape's units (`dense_norm`: then BatchNorm and LeakyReLU)."""
@@ -189,9 +198,10 @@ class Critic(nn.Module):
     spectral_norm: spectral normalisation of every layer (`layers.spectral`).
     dtype: computation dtype; params and the outputs stay float32.
     view: 'camera' (the padded image), 'polar' (the image resampled about the labelled source,
-      `source_frame.polar_view`) or 'aligned' (about its light centroid, turned away from the
-      labelled source, `source_frame.aligned_view`); the last two need the labels and
-      `direction_columns`.
+      `source_frame.polar_view`), 'aligned' (about its light centroid, turned away from the
+      labelled source, `source_frame.aligned_view`) or 'aligned_distance' (that view and a
+      channel of the centroid's distance from the source, `source_frame.centroid_distance`);
+      all but 'camera' need the labels and `direction_columns`.
     pixel_size: the polar and aligned views' camera pixel size, in the direction label's units.
     polar_grid: the polar view's (angle bins, one-pixel radius bins).
     centroid_threshold: the aligned view's light threshold (network units).
@@ -224,11 +234,7 @@ class Critic(nn.Module):
         raise ValueError(f"the critic's {self.view} view needs the labels and the source's "
                          f'direction_columns in them, got {self.direction_columns}')
       source = labels[:, self.direction_columns[0]:self.direction_columns[1]]
-      if self.view == 'polar':
-        x = source_frame.polar_view(x, source, self.pixel_size, images.shape[1], self.polar_grid)
-      else:
-        x = source_frame.aligned_view(x, source, self.pixel_size, images.shape[1],
-                                      self.centroid_threshold)
+      x = self._source_view(x, source, images.shape[1])
     if self.dropout_rates and len(self.dropout_rates) != len(self.block_features):
       raise ValueError(f'model.critic_block_dropout={tuple(self.dropout_rates)} needs one rate '
                        f'per critic block, {len(self.block_features)}')
@@ -243,6 +249,21 @@ class Critic(nn.Module):
                             kernel_init=self.kernel_init,
                             spectral_norm=self.spectral_norm)(features, labels, train)
 
+  def _source_view(self, canvas: Array, source: Array, image_size: int) -> Array:
+    """The padded images `canvas` in the polar or aligned view about `source`; for
+    'aligned_distance' with the centroid's distance from the source as a second channel."""
+    if self.view == 'polar':
+      return source_frame.polar_view(canvas, source, self.pixel_size, image_size,
+                                     self.polar_grid)
+    view = source_frame.aligned_view(canvas, source, self.pixel_size, image_size,
+                                     self.centroid_threshold)
+    if self.view == 'aligned':
+      return view
+    distance = source_frame.centroid_distance(canvas, source, self.pixel_size, image_size,
+                                              self.centroid_threshold)
+    return jnp.concatenate([view, jnp.broadcast_to(distance[:, None, None, None],
+                                                   (*view.shape[:3], 1))], axis=-1)
+
   def _dropout(self, x: Array, rate: float, train: bool) -> Array:
     """Dropout at `rate` in training (none at rate 0)."""
     return nn.Dropout(rate, deterministic=not train)(x) if rate > 0 else x
@@ -255,6 +276,9 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
   """Builds the generator and critic from the `model` config fields (see experiments/ctgan.py);
   `label_dim`, `aux_dim`: the critic's label projection and auxiliary head (0: none);
   `label_columns`: (start, stop) of each label in the label vector (`labels.vector_columns`)."""
+  if model_config.generator_noise_head:
+    raise ValueError(f'model.generator_noise_head={model_config.generator_noise_head}: only '
+                     "model.name='ctgan_frame' has a noise head; leave it at 0")
   generator = Generator(base_shape=tuple(model_config.generator_base_shape),
                         block_features=tuple(model_config.generator_features),
                         image_size=model_config.image_size, upsample=model_config.upsample,
@@ -266,7 +290,8 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                         last_block=model_config.generator_last_block,
                         kernel_init=kernel_init(model_config.init),
                         batchnorm_momentum=model_config.batchnorm_momentum,
-                        batchnorm_epsilon=model_config.batchnorm_epsilon)
+                        batchnorm_epsilon=model_config.batchnorm_epsilon,
+                        output_bound=model_config.generator_output_bound)
   return generator, critic_from_config(model_config, dtype, label_dim, aux_dim, label_columns)
 
 

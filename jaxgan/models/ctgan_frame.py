@@ -50,7 +50,12 @@ class FrameGenerator(nn.Module):
       `ctgan.SOURCE_LABEL`).
     pixel_noise: z's last 48 x 48 entries are a per-pixel noise map added in the camera stage
       times a learned per-channel scale (zero at first).
-    conv_impl, axis_name, dtype: as `ctgan.Generator`'s.
+    noise_head: > 0 (with `pixel_noise`): the noise map enters a per-pixel head of this width at
+      the end instead: the camera stage, a 3x3 conv to `output_features` and LeakyReLU, then
+      [those features, noise] -> 1x1 conv -> LeakyReLU -> 1x1 conv to the image. A camera's
+      noise is independent from pixel to pixel given the light (night-sky photons, readout);
+      noise that passes a 3x3 conv is not.
+    output_bound, conv_impl, axis_name, dtype: as `ctgan.Generator`'s.
   """
   base_shape: Sequence[int] = (3, 6, 64)
   block_features: Sequence[int] = (64, 32, 16)
@@ -59,12 +64,17 @@ class FrameGenerator(nn.Module):
   pixel_size: float = 0.1
   direction_columns: tuple[int, int] | None = None
   pixel_noise: bool = True
+  noise_head: int = 0
+  output_bound: float = 0.0
   conv_impl: str = 'xla'
   axis_name: str | None = None
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: Array, labels: Array, train: bool) -> Array:
+    if self.noise_head and not self.pixel_noise:
+      raise ValueError('model.generator_noise_head needs model.generator_pixel_noise (its noise '
+                       'map)')
     if self.direction_columns is None or labels.shape[-1] < self.direction_columns[1]:
       raise ValueError(f'the frame generator reads the source from labels columns '
                        f'{self.direction_columns}, got {labels.shape[-1]} label columns')
@@ -83,13 +93,24 @@ class FrameGenerator(nn.Module):
       x = self._conv_norm(ctgan.upsample_nearest(x), features, train)
     x = source_frame.frame_to_camera(x, source, azimuth.astype(x.dtype), self.pixel_size,
                                      self.image_size, side)
-    noise_scale = None
-    if self.pixel_noise:
-      noise_scale = self.param('noise_scale', nn.initializers.zeros, (self.output_features,))
-      noise_scale = noise.astype(self.dtype) * noise_scale
-    x = self._conv_norm(x, self.output_features, train, added=noise_scale)
-    x = layers.Conv(1, (3, 3), impl=self.conv_impl, dtype=self.dtype)(x)
+    if self.noise_head:
+      x = self._noise_head(self._conv_norm(x, self.output_features, train), noise)
+    else:
+      noise_scale = None
+      if self.pixel_noise:
+        noise_scale = self.param('noise_scale', nn.initializers.zeros, (self.output_features,))
+        noise_scale = noise.astype(self.dtype) * noise_scale
+      x = self._conv_norm(x, self.output_features, train, added=noise_scale)
+      x = layers.Conv(1, (3, 3), impl=self.conv_impl, dtype=self.dtype)(x)
+    x = ctgan.soft_bound(x, self.output_bound)
     return ctgan.crop_center(x, self.image_size).astype(jnp.float32)
+
+  def _noise_head(self, x: Array, noise: Array) -> Array:
+    """Features -> 3x3 conv, LeakyReLU; with the noise map, two 1x1 convs to the image."""
+    x = layers.Conv(self.output_features, (3, 3), impl=self.conv_impl, dtype=self.dtype)(x)
+    x = jnp.concatenate([nn.leaky_relu(x, 0.2), noise.astype(self.dtype)], axis=-1)
+    x = nn.leaky_relu(nn.Dense(self.noise_head, dtype=self.dtype)(x), 0.2)
+    return nn.Dense(1, dtype=self.dtype)(x)
 
   def _conv_norm(self, x: Array, features: int, train: bool, added: Array | None = None) -> Array:
     """3x3 conv (no bias: BatchNorm cancels it) [+ `added`], BatchNorm, LeakyReLU 0.2."""
@@ -129,6 +150,8 @@ def from_config(model_config, axis_name: str | None = None, dtype: Any = jnp.flo
                              pixel_size=model_config.camera_pixel_size,
                              direction_columns=label_columns[ctgan.SOURCE_LABEL],
                              pixel_noise=model_config.generator_pixel_noise,
+                             noise_head=model_config.generator_noise_head,
+                             output_bound=model_config.generator_output_bound,
                              conv_impl=model_config.generator_conv_impl, axis_name=axis_name,
                              dtype=dtype)
   return generator, ctgan.critic_from_config(model_config, dtype, label_dim, aux_dim,

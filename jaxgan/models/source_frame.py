@@ -15,7 +15,11 @@ source, turned to a given azimuth: the generator of `jaxgan.models.ctgan_frame`.
 resampled about its own light centroid and turned so that the columns point away from the
 labelled source. Every shower that points back to its source then lies along the middle row, at
 the middle of the view, whatever its position and azimuth: the critic checks one orientation at
-one place, instead of learning it for each of the polar view's angle rows.
+one place, instead of learning it for each of the polar view's angle rows. That view no longer
+shows how far the shower lies from its source (the Hillas "disp", which grows with the impact
+distance); `model.critic_view='aligned_distance'` adds it as a second channel
+(`centroid_distance`), differentiable in the image, so that the critic can check it and the
+generator learn from it.
 
 Coordinates (those of `jaxgan.camera`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
@@ -148,3 +152,13 @@ def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: in
   u, v = offset[None, None, :], offset[None, :, None]
   return sample_bilinear(canvas, rows[:, None, None] + u * sin + v * cos,
                          cols[:, None, None] + u * cos - v * sin)
+
+
+def centroid_distance(canvas: Array, source: Array, pixel_size: float, image_size: int,
+                      threshold: float) -> Array:
+  """(B,) distance of each image's light centroid (`light_centroid` at `threshold`) from its
+  labelled `source` (B, 2), in the units of `pixel_size`; differentiable in the canvas."""
+  rows, cols = light_centroid(canvas, threshold)
+  source_col, source_row = source_pixel(source, pixel_size,
+                                        camera_centre(canvas.shape[1], image_size))
+  return pixel_size * jnp.sqrt((cols - source_col) ** 2 + (rows - source_row) ** 2 + 1e-12)
