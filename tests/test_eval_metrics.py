@@ -188,8 +188,8 @@ def test_response_curves_recover_known_responses():
 
 def test_particle_measures_recover_known_sizes_and_alphas():
   """Protons made 0.3 decades dimmer than their simulated selves and gammas unchanged: the
-  proton size gap is 0.3 and the gamma one 0; the gamma median alpha is 5 deg times the median
-  gamma offset (synthetic_events)."""
+  proton size gap is 0.3 and the gamma one 0; the gamma medians are those `synthetic_events`
+  drew."""
   rng = np.random.default_rng(10)
   params, labels, alpha = synthetic_events(rng)
   proton = labels['particletype'] == 0
@@ -200,10 +200,11 @@ def test_particle_measures_recover_known_sizes_and_alphas():
           for particle in (0, 1)]
   assert gaps == pytest.approx([0.3, 0.0], abs=1e-9)
   gamma = ~proton
-  assert metrics.gamma_median_alpha(params, labels) == pytest.approx(np.median(alpha[gamma]),
-                                                                    abs=0.01)
+  alpha_median, dist_median = metrics.gamma_medians(params, labels)
+  assert alpha_median == pytest.approx(np.median(alpha[gamma]), abs=0.01)
+  assert dist_median == pytest.approx(0.5)  # every centroid lies 0.5 deg from its source
   dark = params._replace(size=np.zeros_like(params.size))
-  assert math.isnan(metrics.gamma_median_alpha(dark, labels))
+  assert all(math.isnan(value) for value in metrics.gamma_medians(dark, labels))
 
 
 def test_targets_are_met_only_within_their_bounds():

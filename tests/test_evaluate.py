@@ -33,7 +33,7 @@ NUM = 24  # generated images: at least telescope.MIN_IMAGES, fewer than the 32 v
 JUDGE_STEPS = 2
 # Undefined when no generated image keeps light after cleaning (a one-step generator's do not).
 # Undefined where the tiny run's generated images have no light after cleaning.
-MAY_BE_NULL = ('hillas_w1_', 'response_', 'log10_size_gap_', 'gamma_alpha_')
+MAY_BE_NULL = ('hillas_w1_', 'response_', 'log10_size_gap_', 'gamma_alpha_', 'gamma_dist_')
 
 
 @pytest.fixture(scope='module')

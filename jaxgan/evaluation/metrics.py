@@ -272,13 +272,16 @@ def size_vs_energy(params: hillas.HillasParameters, labels: Labels, energy_bins:
                  np.asarray(energy_bins, np.float64), _mean_and_error)
 
 
-def gamma_median_alpha(params: hillas.HillasParameters, labels: Labels) -> float:
-  """Median alpha (degrees) of the gamma images that have light (NaN when none has)."""
+def gamma_medians(params: hillas.HillasParameters, labels: Labels) -> tuple[float, float]:
+  """Median alpha (degrees) and median dist (the light centroid's distance from the labelled
+  source, degrees) of the gamma images that have light (NaN when none has)."""
   keep = _with_light(params) & (np.asarray(labels['particletype']) == GAMMA)
   if not keep.any():
-    return math.nan
-  return float(np.median(np.asarray(hillas.alpha_deg(params, np.asarray(labels['direction'])),
-                                    np.float64)[keep]))
+    return math.nan, math.nan
+  direction = np.asarray(labels['direction'], np.float64)
+  alpha = np.asarray(hillas.alpha_deg(params, direction), np.float64)
+  dist = np.hypot(direction[:, 0] - np.asarray(params.x), direction[:, 1] - np.asarray(params.y))
+  return float(np.median(alpha[keep])), float(np.median(dist[keep]))
 
 
 def largest_gap(generated: Curve, simulated: Curve) -> float:

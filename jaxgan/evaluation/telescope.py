@@ -106,6 +106,9 @@ METRICS = {  # every number of metrics.json['metrics'], with its meaning (summar
        for particle in PARTICLES},
     **{f'gamma_alpha_median_{side}': f'median alpha (deg) of the {side} gammas with light'
        for side in SIDES},
+    **{f'gamma_dist_median_{side}': f'median dist (deg): how far the light centroid of the {side} '
+                                    'gammas with light lies from their source'
+       for side in SIDES},
     'gamma_alpha_gap': 'largest |generated - simulated| gamma median alpha (deg) over the '
                        'source-offset bins',
 }
@@ -187,8 +190,9 @@ def _particle_metrics(params: dict[str, hillas.HillasParameters], labels: Labels
   for particle, code in PARTICLES.items():
     values[f'log10_size_gap_{particle}'] = metrics_lib.largest_gap(
         *(metrics_lib.size_vs_energy(params[side], labels, bins.energy, code) for side in SIDES))
-  values.update({f'gamma_alpha_median_{side}': metrics_lib.gamma_median_alpha(params[side], labels)
-                 for side in SIDES})
+  for side in SIDES:
+    (values[f'gamma_alpha_median_{side}'],
+     values[f'gamma_dist_median_{side}']) = metrics_lib.gamma_medians(params[side], labels)
   values['gamma_alpha_gap'] = metrics_lib.largest_gap(
       *(curves[side]['gamma_alpha_vs_offset'] for side in SIDES))
   return values
