@@ -164,8 +164,9 @@ def _model() -> ml_collections.ConfigDict:
   # ctgan: what the critic reads: 'camera' (the image), 'polar' (the image resampled on a polar
   # grid about the labelled source, where pointing at the source is a local property),
   # 'aligned' (about the light's centroid, turned away from the labelled source: a shower that
-  # points back to it lies along the middle row) or 'aligned_distance' (that, and the centroid's
-  # distance from the source as a second channel); all but 'camera' need 'cgan' in
+  # points back to it lies along the middle row), 'aligned_distance' (that, and the centroid's
+  # distance from the source as a second channel) or 'aligned_source' (the same turn, anchored at
+  # the source: the distance is the position along the row); all but 'camera' need 'cgan' in
   # model.conditioning (jaxgan/models/source_frame.py).
   model.critic_view = 'camera'
   model.camera_pixel_size = 0.1  # ctgan polar/aligned views: camera pixel size, label units.

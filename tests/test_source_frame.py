@@ -198,6 +198,21 @@ def test_the_view_and_its_derivative_match_scipy_at_the_images_own_centroid():
 
 
 @pytest.mark.fast
+@pytest.mark.parametrize('distance', [0.6, 1.2])
+def test_the_source_anchored_view_puts_a_shower_at_its_distance_along_the_middle_row(distance):
+  """A streak pointing back to a source `distance` deg away lies along the middle row with its
+  light centred SOURCE_ANCHOR_BEHIND + distance / pixel columns from the left."""
+  source, angle = np.array([-0.3, 0.2]), math.radians(35.0)
+  centre = source + distance * np.array([math.cos(angle), math.sin(angle)])
+  image = ctgan.pad_center(jnp.asarray(gaussian_streak(centre, 35.0)), ctgan.PADDED_SIZE)
+  view = np.asarray(source_frame.aligned_view(image, jnp.asarray([source], jnp.float32), PIXEL,
+                                              43, 2.0, behind=source_frame.SOURCE_ANCHOR_BEHIND))
+  row, col, tilt = light_moments(view[0, :, :, 0])
+  assert row == pytest.approx(23.5, abs=0.1) and abs(tilt) < 1.0
+  assert col == pytest.approx(source_frame.SOURCE_ANCHOR_BEHIND + distance / PIXEL, abs=0.1)
+
+
+@pytest.mark.fast
 def test_the_distance_channel_is_the_centroids_distance_and_pulls_the_light_outwards():
   """A symmetric streak centred 0.5 deg right and 0.3 deg up of the camera centre, source at
   (-0.1, -0.5): distance hypot(0.6, 0.8) = 1 deg. Its gradient with respect to the image

@@ -33,7 +33,7 @@ Initializer = Callable[..., Array]
 PADDED_SIZE = 48  # 43 padded to the next size that 4 stride-2 blocks take down to 3x3.
 UPSAMPLE_MODES = ('nearest', 'transposed')
 # the critic views that read the source from the labels
-SOURCE_VIEWS = ('polar', 'aligned', 'aligned_distance')
+SOURCE_VIEWS = ('polar', 'aligned', 'aligned_distance', 'aligned_source')
 SOURCE_LABEL = 'direction'  # the label holding the source's camera (x, y)
 CRITIC_VIEWS = ('camera', *SOURCE_VIEWS)
 LAST_BLOCKS = ('linear', 'leaky_relu')  # `model.generator_last_block`
@@ -200,8 +200,9 @@ class Critic(nn.Module):
     view: 'camera' (the padded image), 'polar' (the image resampled about the labelled source,
       `source_frame.polar_view`), 'aligned' (about its light centroid, turned away from the
       labelled source, `source_frame.aligned_view`) or 'aligned_distance' (that view and a
-      channel of the centroid's distance from the source, `source_frame.centroid_distance`);
-      all but 'camera' need the labels and `direction_columns`.
+      channel of the centroid's distance from the source, `source_frame.centroid_distance`) or
+      'aligned_source' (the aligned view anchored at the source); all but 'camera' need the
+      labels and `direction_columns`.
     pixel_size: the polar and aligned views' camera pixel size, in the direction label's units.
     polar_grid: the polar view's (angle bins, one-pixel radius bins).
     centroid_threshold: the aligned view's light threshold (network units).
@@ -250,14 +251,15 @@ class Critic(nn.Module):
                             spectral_norm=self.spectral_norm)(features, labels, train)
 
   def _source_view(self, canvas: Array, source: Array, image_size: int) -> Array:
-    """The padded images `canvas` in the polar or aligned view about `source`; for
+    """The padded images `canvas` in the polar or an aligned view about `source`; for
     'aligned_distance' with the centroid's distance from the source as a second channel."""
     if self.view == 'polar':
       return source_frame.polar_view(canvas, source, self.pixel_size, image_size,
                                      self.polar_grid)
+    behind = source_frame.SOURCE_ANCHOR_BEHIND if self.view == 'aligned_source' else None
     view = source_frame.aligned_view(canvas, source, self.pixel_size, image_size,
-                                     self.centroid_threshold)
-    if self.view == 'aligned':
+                                     self.centroid_threshold, behind)
+    if self.view != 'aligned_distance':
       return view
     distance = source_frame.centroid_distance(canvas, source, self.pixel_size, image_size,
                                               self.centroid_threshold)

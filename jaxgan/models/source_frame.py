@@ -19,7 +19,9 @@ one place, instead of learning it for each of the polar view's angle rows. That 
 shows how far the shower lies from its source (the Hillas "disp", which grows with the impact
 distance); `model.critic_view='aligned_distance'` adds it as a second channel
 (`centroid_distance`), differentiable in the image, so that the critic can check it and the
-generator learn from it.
+generator learn from it; `model.critic_view='aligned_source'` anchors the same turned view at
+the source instead of the centroid (`SOURCE_ANCHOR_BEHIND` pixels behind it), so that the
+distance is where the shower lies along the view's middle row.
 
 Coordinates (those of `jaxgan.camera`): the image is centre-padded to a square canvas;
 pixel (row i, column j) of the image lies at x = (j - c) * pixel_size, y = (i - c) * pixel_size,
@@ -38,6 +40,7 @@ POLAR_RADII = 48  # one-pixel radius bins: the camera's far corner from any sour
 # read every bin): 64 x 40 trains ctgan_frame 2.3x faster (docs/benchmarks.md, 2026-12-06), seeing
 # light up to 40 pixels from the source.
 POLAR_GRID = (POLAR_ANGLES, POLAR_RADII)
+SOURCE_ANCHOR_BEHIND = 8  # 'aligned_source': view columns behind the source (0.8 deg at 0.1 deg)
 
 
 def camera_centre(side: int, image_size: int) -> float:
@@ -128,7 +131,7 @@ def light_centroid(canvas: Array, threshold: float) -> tuple[Array, Array]:
 
 
 def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: int,
-                 threshold: float) -> Array:
+                 threshold: float, behind: float | None = None) -> Array:
   """(B, S, S, C) resampling of the centre-padded camera canvas (B, S, S, C) about each image's
   light centroid (`light_centroid` at `threshold`), turned so that the columns (+u) point from
   the labelled `source` (B, 2) to the centroid.
@@ -137,7 +140,9 @@ def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: in
   source-to-centroid direction and v = r - (S - 1) / 2 across it (towards +90 degrees); points
   off the canvas read zero. A centroid on the source turns nothing. The centroid and the turn are
   constants of the view: gradients flow through the resampled values only (a bilinear map of the
-  image), as the gradient penalty assumes of a critic's input.
+  image), as the gradient penalty assumes of a critic's input. With `behind` (pixels) the view
+  is anchored at the source instead, turned alike: column c lies u = c - behind pixels from the
+  source, so that a shower's distance from its source is where it lies along the row.
   """
   side = canvas.shape[1]
   rows, cols = light_centroid(jax.lax.stop_gradient(canvas), threshold)
@@ -148,6 +153,9 @@ def aligned_view(canvas: Array, source: Array, pixel_size: float, image_size: in
   norm = jnp.where(turned, norm, 1.0)
   cos = jnp.where(turned, du / norm, 1.0)[:, None, None]
   sin = jnp.where(turned, dv / norm, 0.0)[:, None, None]
+  if behind is not None:  # the view's centre: (S - 1) / 2 - behind pixels ahead of the source
+    ahead = (side - 1) / 2 - behind
+    rows, cols = source_row + ahead * sin[:, 0, 0], source_col + ahead * cos[:, 0, 0]
   offset = jnp.arange(side) - (side - 1) / 2
   u, v = offset[None, None, :], offset[None, :, None]
   return sample_bilinear(canvas, rows[:, None, None] + u * sin + v * cos,
