@@ -1,16 +1,17 @@
 """The long recipe: the default run's networks (experiments/ctgan.py) trained for an hour on a
 2-core CPU, evaluating itself as it goes, so that a user sees what each extra minute buys.
 
-`configs.telescope_frame('hour')`: 6,000 iterations at batch 32 instead of 600, a slower weight
-average (train.ema_decay 0.999), and `jaxgan.evaluate`'s measures every 500 iterations on 2,000
-validation events (logged as eval_* rows with their training seconds; at the end the curves are
-drawn in <workdir>/eval/progress.png).
+`configs.telescope_frame('hour')`: 4,000 iterations at batch 32 instead of 600, and
+`jaxgan.evaluate`'s measures every 400 iterations on 2,000 validation events (logged as eval_*
+rows with their training seconds; at the end the curves are drawn in
+<workdir>/eval/progress.png).
 
   python -m jaxgan.main --config=experiments/ctgan_long.py --workdir=runs/ctgan_long
   python -m jaxgan.evaluate --workdir=runs/ctgan_long   # all 4,000 validation events
 
 On a GPU the same file scales by its batch and step count, e.g.
-  --config.train.batch_size=512 --config.train.num_steps=20000 --config.eval.every=2000
+  --config.train.batch_size=512 --config.train.num_steps=20000 --config.eval.every=2000 \
+  --config.train.sample_every=2000 --config.train.checkpoint_every=2000
 
 Expected: docs/results.md, "The long recipe".
 """

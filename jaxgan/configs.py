@@ -414,8 +414,10 @@ def telescope_frame(budget: str = 'minutes') -> ml_collections.ConfigDict:
 
 
 def _hour_of_training(config: ml_collections.ConfigDict) -> None:
-  """Sets the long recipe's length, weight average and evaluations on `config`."""
-  config.train.update(num_steps=4000, ema_decay=0.999, sample_every=400, checkpoint_every=400)
+  """Sets the long recipe's length and evaluations on `config`. The weight average keeps the
+  default's decay, 0.99: at 0.999 the evaluations at steps 400 and 800 gave AUC 0.9999 and
+  0.9987, the average still weighing the first weights at 0.999^800 = 45%."""
+  config.train.update(num_steps=4000, sample_every=400, checkpoint_every=400)
   config.eval.update(every=400, num=2000)  # the long tier of `evaluation.targets`
 
 

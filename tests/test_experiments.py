@@ -55,10 +55,10 @@ def test_a_per_particle_source_config_is_ctgan_paper_with_the_sources_protocol(n
 
 @pytest.mark.fast
 def test_the_long_recipe_is_the_default_run_trained_longer():
-  """experiments/ctgan_long.py differs from experiments/ctgan.py in its length, its weight
-  average and its evaluations only, so the default's two-step run covers its networks."""
+  """experiments/ctgan_long.py differs from experiments/ctgan.py in its length and its
+  evaluations only, so the default's two-step run covers its networks."""
   long = importlib.import_module('experiments.ctgan_long').get_config()
   default = importlib.import_module(f'experiments.{LONGER["ctgan_long"]}').get_config()
   changed = configs.differences(json.loads(default.to_json_best_effort()), long)
-  assert set(changed) == {'train.ema_decay', 'eval.every', 'eval.num'}  # and, below, the length
+  assert set(changed) == {'eval.every', 'eval.num'}  # and, below, the length
   assert long.train.num_steps > 5 * default.train.num_steps
