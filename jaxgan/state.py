@@ -15,7 +15,7 @@ import optax
 PyTree = Any
 
 # Fields added to the state after runs were saved without them, each with the field whose value
-# stands in for it when such a run is restored (`checkpoint.Checkpointer.first_intact`).
+# stands in for it when such a run is restored (`checkpoint.Checkpointer`).
 LATER_FIELDS = {'generator_ema_batch_stats': 'generator_batch_stats'}
 
 

@@ -526,7 +526,8 @@ def train_iteration(state: GANState, batch: Batch, predictor_variables: PyTree, 
   `predictor_variables` are those of the frozen predictor; a predictor trained alongside is
   updated after each critic update and judges the fakes with the state's variables instead.
   With `cfg.reuse_fakes` the critic update's generator pass, drawn as it would draw its own,
-  serves the generator update too.
+  serves the generator update too. With an EMA of the generator, its BatchNorm statistics follow
+  (`ema_statistics_update`).
 
   Returns the new state and device-averaged metrics of the last critic (and predictor) update
   and of the generator update, with the run's count of non-finite updates (`guard_update`).
