@@ -321,7 +321,8 @@ def _loop(run: Run, state: state_lib.GANState) -> state_lib.GANState:
                               run.devices) if run.data_on_device else None)
   is_writer = distributed.is_writer()  # the others run every step and checkpoint, write nothing
   writer = logs.MetricWriter(run.workdir, first_step) if is_writer else None
-  clock = logs.TrainingClock(run.workdir, first_step) if is_writer else None
+  # only the evaluation rows carry it (`run.evaluator` exists on the writer only)
+  clock = logs.TrainingClock(run.workdir, first_step) if run.evaluator is not None else None
   progress = logs.Progress(first_step, num_steps)
   guard = NonFiniteGuard(train_cfg.nonfinite, int(state.nonfinite_updates))
   unchecked = None  # (step, metrics) of the previous iteration

@@ -250,23 +250,24 @@ def response_curves(params: hillas.HillasParameters, labels: Labels,
   """
   keep = _with_light(params)
   alpha = np.asarray(hillas.alpha_deg(params, np.asarray(labels['direction'])), np.float64)[keep]
-  log_size = np.log10(np.asarray(params.size, np.float64)[keep])
   width = np.asarray(params.width, np.float64)[keep]
-  energy = np.asarray(labels['energy'], np.float64)[keep]
   offset = _offset(labels)[keep]
   types = np.asarray(labels['particletype'])[keep]
   gamma = types == GAMMA
   type_edges = np.arange(labels_lib.NUM_PARTICLE_TYPES + 1) - 0.5  # bins centred on each type
   return {
-      'log10_size_vs_energy': _binned(energy, log_size, bins.energy, _mean_and_error),
+      'log10_size_vs_energy': size_vs_energy(params, labels, bins.energy),
       'gamma_alpha_vs_offset': _binned(offset[gamma], alpha[gamma], bins.offset, _median_and_error),
       'width_by_particle': _binned(types, width, type_edges, _mean_and_error)}
 
 
 def size_vs_energy(params: hillas.HillasParameters, labels: Labels, energy_bins: ArrayLike,
-                   particle: int) -> Curve:
-  """Mean log10 size per energy bin of the images of one particle type that have light."""
-  keep = _with_light(params) & (np.asarray(labels['particletype']) == particle)
+                   particle: int | None = None) -> Curve:
+  """Mean log10 size per energy bin of the images that have light, of one particle type (None:
+  all)."""
+  keep = _with_light(params)
+  if particle is not None:
+    keep &= np.asarray(labels['particletype']) == particle
   return _binned(np.asarray(labels['energy'], np.float64)[keep],
                  np.log10(np.asarray(params.size, np.float64)[keep]),
                  np.asarray(energy_bins, np.float64), _mean_and_error)
